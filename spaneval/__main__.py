@@ -1,0 +1,5 @@
+import sys
+
+from spaneval.cli import main
+
+sys.exit(main())

@@ -1,0 +1,192 @@
+"""Model registry and loading: hub models by name (pinned revisions), local directories, and `tiny`.
+
+SpanBERT is cased, but the hub copy of its tokenizer lowercases by default (its tokenizer_config
+says do_lower_case=True); we force `do_lower_case=False` for every cased model and record the
+tokenizer settings with each result.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spaneval.errors import SpanevalError
+from spaneval.hub import cached_snapshot, require_hub
+from spaneval.registry import lookup
+
+BUNDLED_VOCAB = Path(__file__).parent / "data" / "vocab" / "bert-base-cased-vocab.txt"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered encoder: where it lives on the hub and how to tokenise for it."""
+
+    hub_id: str | None  # None for models built locally (tiny)
+    revision: str | None  # a commit sha; None where no verified sha is known (resolved sha recorded)
+    cased: bool
+    size: str
+    description: str
+
+
+# Revisions: the bert-* shas are the hub commits of google-bert/bert-{base,large}-cased that
+# transformers users have cached for years. No SpanBERT sha could be verified from an offline
+# machine, so those resolve "main" and every result records the commit sha actually loaded.
+MODELS: dict[str, ModelSpec] = {
+    "spanbert": ModelSpec(
+        "SpanBERT/spanbert-base-cased", None, True, "base", "SpanBERT base, cased (Joshi et al., 2020)"
+    ),
+    "spanbert-large": ModelSpec(
+        "SpanBERT/spanbert-large-cased", None, True, "large", "SpanBERT large, cased (Joshi et al., 2020)"
+    ),
+    "bert": ModelSpec(
+        "google-bert/bert-base-cased",
+        "cd5ef92a9fb2f889e972770a36d4ed042daf221e",
+        True,
+        "base",
+        "Google BERT base, cased",
+    ),
+    "bert-large": ModelSpec(
+        "google-bert/bert-large-cased",
+        "d9238236d8326ce4bc117132bb3b7e62e95f3a9a",
+        True,
+        "large",
+        "Google BERT large, cased",
+    ),
+    "tiny": ModelSpec(
+        None, None, True, "tiny", "2-layer, 128-wide BERT built locally with the BERT cased vocab (tests)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load from a local directory, with where it came from."""
+
+    name: str
+    path: Path
+    hub_id: str | None
+    revision: str | None
+    cased: bool
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "hub_id": self.hub_id, "revision": self.revision, "path": str(self.path)}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SPANEVAL_CACHE", Path.home() / ".cache" / "spaneval"))
+
+
+def resolve_model(name_or_path: str, revision: str | None = None) -> ResolvedModel:
+    """A registered name, or a directory written by save_pretrained, as a local directory.
+
+    Hub models come from the Hugging Face cache when present; otherwise the hub is checked first
+    so that an offline machine fails in seconds with a message saying what to do.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise SpanevalError(
+                f"{path} is a directory but has no config.json (expected a save_pretrained directory)"
+            )
+        return ResolvedModel(str(path), path.resolve(), None, None, _looks_cased(path))
+    if os.sep in name_or_path or name_or_path.startswith("."):
+        raise SpanevalError(f"model directory {name_or_path} does not exist")
+    spec = lookup(MODELS, name_or_path, "model")
+    if spec.hub_id is None:
+        return ResolvedModel(name_or_path, tiny_model_dir(), None, None, spec.cased)
+    return _resolve_hub(name_or_path, spec, revision or spec.revision)
+
+
+def _resolve_hub(name: str, spec: ModelSpec, revision: str | None) -> ResolvedModel:
+    snapshot = cached_snapshot(spec.hub_id, revision)
+    if snapshot is None:
+        require_hub(
+            f"model {name!r} ({spec.hub_id}@{revision or 'main'})",
+            "  - pass a local directory written by save_pretrained: --model PATH\n"
+            "  - or use the offline test model: --model tiny",
+        )
+        from huggingface_hub import snapshot_download
+
+        snapshot = Path(
+            snapshot_download(
+                spec.hub_id, revision=revision, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.bin"]
+            )
+        )
+    return ResolvedModel(name, snapshot, spec.hub_id, snapshot.name, spec.cased)
+
+
+def _looks_cased(path: Path) -> bool:
+    """A local model is treated as cased unless its tokenizer config says uncased *and* its name does."""
+    import json
+
+    cfg_file = path / "tokenizer_config.json"
+    lower = json.loads(cfg_file.read_text()).get("do_lower_case", False) if cfg_file.is_file() else False
+    return not (lower and "uncased" in path.name)
+
+
+def load_tokenizer(model: ResolvedModel) -> Any:
+    """The fast tokenizer of `model`, with lowercasing forced off for cased models."""
+    from transformers import AutoTokenizer
+
+    kwargs = {"do_lower_case": False} if model.cased else {}
+    return AutoTokenizer.from_pretrained(model.path, local_files_only=True, **kwargs)
+
+
+def tokenizer_settings(tokenizer: Any) -> dict[str, Any]:
+    """What the result record says about the tokenizer."""
+    normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
+    return {
+        "class": type(tokenizer).__name__,
+        "do_lower_case": bool(getattr(normalizer, "lowercase", getattr(tokenizer, "do_lower_case", False))),
+        "strip_accents": getattr(normalizer, "strip_accents", None),
+        "vocab_size": len(tokenizer),
+    }
+
+
+def load_encoder(model: ResolvedModel, attn_implementation: str = "sdpa") -> Any:
+    """The BertModel encoder (no pooler) of `model`, loaded from its local directory."""
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(
+        model.path, local_files_only=True, attn_implementation=attn_implementation, add_pooling_layer=False
+    )
+
+
+def bundled_tokenizer() -> Any:
+    """BERT cased WordPiece from the vocabulary shipped in the package (transformers 5: pass vocab=)."""
+    from transformers import BertTokenizerFast
+
+    tok = BertTokenizerFast(vocab=str(BUNDLED_VOCAB), do_lower_case=False)
+    if len(tok) != 28996:
+        raise SpanevalError(f"bundled vocabulary {BUNDLED_VOCAB} loaded {len(tok)} entries, expected 28996")
+    return tok
+
+
+def tiny_model_dir() -> Path:
+    """A deterministic 2-layer BERT with the real cased vocab, built once into the spaneval cache."""
+    path = cache_root() / "models" / "tiny-bert-v1"
+    if not (path / "config.json").is_file():
+        from spaneval.atomic import write_dir
+
+        write_dir(path, lambda tmp: build_tiny_model(tmp, seed=0))
+    return path
+
+
+def build_tiny_model(out_dir: Path, seed: int = 0, hidden_size: int = 128, num_layers: int = 2) -> None:
+    """Write a randomly initialised small BERT (save_pretrained, safetensors) plus tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=28996,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=max(2, hidden_size // 64),
+        intermediate_size=4 * hidden_size,
+        max_position_embeddings=512,
+    )
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(out_dir, safe_serialization=True)
+    bundled_tokenizer().save_pretrained(out_dir)

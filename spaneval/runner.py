@@ -1,0 +1,190 @@
+"""One fine-tuning run from names to a result record:
+
+load data -> tokenizer -> encode -> build model -> fine-tune -> predict -> decode -> score -> record.
+
+Every rank of a torchrun job executes the same code; rank 0 alone predicts, scores and writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from spaneval.atomic import write_json
+from spaneval.config import apply_overrides, to_dict
+from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
+from spaneval.errors import SpanevalError
+from spaneval.models import load_encoder, load_tokenizer, resolve_model, tokenizer_settings
+from spaneval.registry import lookup
+from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
+from spaneval.rng import seed_everything
+from spaneval.train import TrainConfig, finetune, log, predict
+
+RUN_ARGS_FILE = "run_args.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for; saved in the run directory so `--resume DIR` can continue it."""
+
+    task: str
+    model: str
+    data: str | None = None
+    eval_data: str | None = None
+    seed: int = 1
+    results_dir: str = "results"
+    preset: str | None = None
+    overrides: tuple[tuple[str, str], ...] = ()
+    revision: str | None = None
+    keep_checkpoint: bool = False
+
+
+def build_configs(task: Any, preset: str | None, overrides: dict[str, str]) -> dict[str, Any]:
+    """Task and train configs: defaults, the task's "default" preset, the named preset, then overrides."""
+    configs = {"task": task.config_cls(), "train": TrainConfig()}
+    if "default" in task.presets:
+        configs = apply_overrides(configs, task.presets["default"])
+    if preset is not None:
+        configs = apply_overrides(configs, lookup(task.presets, preset, f"{task.info.name} preset"))
+    return apply_overrides(configs, overrides)
+
+
+def run_task(req: RunRequest, resume_dir: Path | None = None) -> Path | None:
+    """Run one seed; returns the run directory on rank 0 (None on other ranks)."""
+    from tasks.registry import TASKS
+
+    task = lookup(TASKS, req.task, "task")
+    cfgs = build_configs(task, req.preset, dict(req.overrides))
+    task_cfg, train_cfg = cfgs["task"], cfgs["train"]
+    dist = init_distributed()
+    try:
+        return _run(req, task, task_cfg, train_cfg, dist, resume_dir)
+    finally:
+        shutdown_distributed()
+
+
+def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir: Path | None) -> Path | None:
+    started, t0 = utc_now(), time.perf_counter()
+    seed_everything(req.seed)
+    model_ref = resolve_model(req.model, req.revision)
+    train_split = task.load(req.data, "train", task_cfg)
+    eval_split = task.load(req.eval_data or req.data, "eval", task_cfg)
+    if train_split.path and train_split.path == eval_split.path:
+        log(dist, f"WARNING: training and evaluating on the same file {train_split.path}")
+    tokenizer = task.prepare_tokenizer(load_tokenizer(model_ref), task_cfg)
+    train_features = task.encode(train_split.examples, tokenizer, task_cfg, True)
+    eval_features = task.encode(eval_split.examples, tokenizer, task_cfg, False)
+    model = task.build_model(load_encoder(model_ref), tokenizer, task_cfg)
+    run_dir = resume_dir or _shared_run_dir(req, dist)
+    if dist.is_main and resume_dir is None:
+        write_json(run_dir / RUN_ARGS_FILE, dataclasses.asdict(req))
+    log(
+        dist,
+        f"{req.task}: {len(train_split.examples)} train examples ({len(train_features)} features), "
+        f"{len(eval_split.examples)} eval examples; run directory {run_dir}",
+    )
+
+    def evaluate(m) -> float:
+        scores, _ = _predict_and_score(task, m, eval_split, eval_features, task_cfg, train_cfg, dist)
+        return scores.metrics[task.info.main_metric]
+
+    summary = finetune(
+        model,
+        train_features,
+        task.collate,
+        task.param_groups(model, train_cfg),
+        train_cfg,
+        dist=dist,
+        seed=req.seed,
+        checkpoint_dir=run_dir / "checkpoint",
+        evaluate=evaluate,
+        resume=resume_dir is not None,
+    )
+    if not dist.is_main:
+        return None
+    scores, predictions = _predict_and_score(
+        task, model, eval_split, eval_features, task_cfg, train_cfg, dist
+    )
+    task.write_predictions(run_dir, eval_split.examples, predictions, scores)
+    record = {
+        "run_id": run_dir.name,
+        "task": task.info.name,
+        "task_version": task.info.version,
+        "main_metric": task.info.main_metric,
+        "higher_is_better": task.info.higher_is_better,
+        "data": {
+            "source": req.data or task.info.default_data,
+            "train": _split_info(train_split),
+            "eval": _split_info(eval_split),
+        },
+        "model": {**model_ref.describe(), "tokenizer": tokenizer_settings(tokenizer)},
+        "config": {"preset": req.preset, "task": to_dict(task_cfg), "train": to_dict(train_cfg)},
+        "seed": req.seed,
+        "metrics": scores.metrics,
+        "breakdowns": scores.breakdowns,
+        "training": {
+            "steps": summary.steps,
+            "examples_seen": summary.examples_seen,
+            "train_wall_s": round(summary.train_wall_s, 3),
+            "final_loss": summary.final_loss,
+            "best_step": summary.best_step,
+            "losses": summary.losses,
+        },
+        "environment": environment(dist.device, dist.world_size),
+        "command": command_line(),
+        "started_at": started.isoformat(timespec="seconds"),
+    }
+    record["wall_s"] = round(time.perf_counter() - t0, 3)
+    record["gpu_hours"] = (
+        round(record["wall_s"] * dist.world_size / 3600, 6) if dist.device.type == "cuda" else 0.0
+    )
+    write_record(run_dir, record, scores.per_example)
+    if not req.keep_checkpoint:
+        shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+    main_value = scores.metrics[task.info.main_metric]
+    log(dist, f"{task.info.main_metric} = {main_value:.2f}; record {run_dir / 'record.json'}")
+    return run_dir
+
+
+def _predict_and_score(task, model, split, features, task_cfg, train_cfg, dist):
+    outputs = predict(
+        model, features, task.collate, train_cfg.eval_batch_size, dist.device, train_cfg.precision
+    )
+    predictions = task.decode(split.examples, features, outputs, task_cfg)
+    return task.score(split.examples, predictions, task_cfg), predictions
+
+
+def _split_info(split) -> dict[str, Any]:
+    return {
+        "path": split.path,
+        "fingerprint": split.fingerprint,
+        "revision": split.revision,
+        "n_examples": len(split.examples),
+        "warnings": len(split.warnings),
+    }
+
+
+def _shared_run_dir(req: RunRequest, dist: DistInfo) -> Path:
+    """Rank 0 creates the run directory; the others learn its name."""
+    import torch
+
+    name = [str(new_run_dir(Path(req.results_dir), req.task, req.model, req.seed)) if dist.is_main else None]
+    if dist.world_size > 1:
+        torch.distributed.broadcast_object_list(name, src=0)
+    return Path(name[0])
+
+
+def resume_run(run_dir: Path) -> Path | None:
+    """Continue an interrupted run from its last checkpoint, with the arguments it was started with."""
+    args_file = Path(run_dir) / RUN_ARGS_FILE
+    if not args_file.is_file():
+        raise SpanevalError(f"{run_dir} is not a spaneval run directory (no {RUN_ARGS_FILE})")
+    if (Path(run_dir) / "record.json").is_file():
+        raise SpanevalError(f"{run_dir} already finished (record.json exists); nothing to resume")
+    raw = json.loads(args_file.read_text())
+    raw["overrides"] = tuple(tuple(kv) for kv in raw.get("overrides", ()))
+    return run_task(RunRequest(**raw), resume_dir=Path(run_dir))

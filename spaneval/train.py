@@ -1,0 +1,324 @@
+"""The fine-tuning loop shared by every task: plain PyTorch, readable top to bottom.
+
+AdamW with linear warmup and decay, gradient clipping and accumulation, bf16 autocast on GPU
+(float32 on CPU), DistributedDataParallel under torchrun, atomic checkpoints and exact resume.
+The order of training examples is a pure function of (seed, step): step k uses positions
+[k*B, (k+1)*B) of the concatenated per-epoch permutations, so a resumed run needs only the step.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from spaneval.atomic import write_bytes
+from spaneval.config import option, to_dict
+from spaneval.distributed import DistInfo, barrier
+from spaneval.errors import ConfigError, SpanevalError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning hyperparameters shared by all tasks."""
+
+    learning_rate: float = option(3e-5, "peak AdamW learning rate of the encoder")
+    batch_size: int = option(32, "examples per optimizer step, over all processes and accumulation steps")
+    epochs: float = option(2.0, "passes over the training examples (fractions allowed)")
+    max_steps: int = option(0, "stop after this many optimizer steps (0: `epochs` decides)")
+    warmup_ratio: float = option(0.1, "fraction of steps with linear learning-rate warmup")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
+    adam_beta1: float = option(0.9, "AdamW beta1")
+    adam_beta2: float = option(0.999, "AdamW beta2")
+    adam_eps: float = option(1e-8, "AdamW epsilon")
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)")
+    grad_accum_steps: int = option(1, "micro-batches per optimizer step")
+    eval_batch_size: int = option(64, "examples per forward pass at prediction time")
+    eval_every_steps: int = option(0, "evaluate every N steps and keep the best weights (0: only at the end)")
+    checkpoint_every_steps: int = option(200, "write a resumable checkpoint every N steps (and at the end)")
+    log_every_steps: int = option(10, "print a progress line every N steps")
+    precision: Literal["auto", "fp32", "bf16"] = option("auto", "auto: bf16 autocast on GPU, float32 on CPU")
+    compile: bool = option(False, "torch.compile the model (GPU)")
+
+
+@dataclass
+class TrainSummary:
+    steps: int
+    examples_seen: int
+    train_wall_s: float
+    final_loss: float
+    best_step: int | None = None
+    best_metric: float | None = None
+    losses: list[float] = field(default_factory=list)
+
+
+def total_steps(cfg: TrainConfig, n_examples: int) -> int:
+    if cfg.max_steps > 0:
+        return cfg.max_steps
+    return math.ceil(cfg.epochs * n_examples / cfg.batch_size)
+
+
+def batch_indices(step: int, n_examples: int, batch_size: int, seed: int) -> np.ndarray:
+    """Example indices of global batch `step`: positions [step*B, (step+1)*B) of the epoch permutations."""
+    start = step * batch_size
+    out, pos = [], start
+    while pos < start + batch_size:
+        epoch, offset = divmod(pos, n_examples)
+        perm = np.random.default_rng([seed, epoch]).permutation(n_examples)
+        take = min(n_examples - offset, start + batch_size - pos)
+        out.append(perm[offset : offset + take])
+        pos += take
+    return np.concatenate(out)
+
+
+def linear_schedule(warmup_steps: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (total - step) / max(1, total - warmup_steps))
+
+    return factor
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def make_optimizer(param_groups: list[dict], cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    fused = device.type == "cuda"
+    return torch.optim.AdamW(
+        param_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=fused or None
+    )
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def finetune(
+    model: torch.nn.Module,
+    features: Sequence[dict],
+    collate: Callable[[Sequence[dict]], dict],
+    param_groups: list[dict],
+    cfg: TrainConfig,
+    *,
+    dist: DistInfo,
+    seed: int,
+    checkpoint_dir: Path,
+    evaluate: Callable[[torch.nn.Module], float] | None = None,
+    resume: bool = False,
+) -> TrainSummary:
+    """Train `model` in place on `features`; returns what happened. Best weights are loaded at the end."""
+    per_rank = cfg.batch_size // (dist.world_size * cfg.grad_accum_steps)
+    if per_rank * dist.world_size * cfg.grad_accum_steps != cfg.batch_size or per_rank == 0:
+        raise ConfigError(
+            f"batch_size={cfg.batch_size} must be a multiple of processes ({dist.world_size}) x "
+            f"grad_accum_steps ({cfg.grad_accum_steps})"
+        )
+    if not features:
+        raise SpanevalError("no training features: the training data is empty")
+    model.to(dist.device)
+    train_model = model
+    if dist.world_size > 1:
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    optimizer = make_optimizer(param_groups, cfg, dist.device)
+    steps = total_steps(cfg, len(features))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, linear_schedule(int(cfg.warmup_ratio * steps), steps)
+    )
+    amp = autocast_dtype(cfg, dist.device)
+
+    state = {"step": 0, "best_metric": None, "best_step": None, "losses": []}
+    ckpt = checkpoint_dir / "checkpoint.pt"
+    if resume and ckpt.is_file():
+        state = load_checkpoint(ckpt, model, optimizer, scheduler)
+        log(dist, f"resumed from {ckpt} at step {state['step']}/{steps}")
+
+    model.train()
+    t0, loss_value = time.perf_counter(), float("nan")
+    while state["step"] < steps:
+        step = state["step"]
+        idx = batch_indices(step, len(features), cfg.batch_size, seed)
+        mine = idx[
+            dist.rank * per_rank * cfg.grad_accum_steps : (dist.rank + 1) * per_rank * cfg.grad_accum_steps
+        ]
+        loss_value = 0.0
+        for micro in range(cfg.grad_accum_steps):
+            chunk = [features[i] for i in mine[micro * per_rank : (micro + 1) * per_rank]]
+            batch = to_device(collate(chunk), dist.device)
+            last = micro == cfg.grad_accum_steps - 1
+            sync = train_model.no_sync() if (dist.world_size > 1 and not last) else _null()
+            with sync, torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = train_model(**batch)["loss"] / cfg.grad_accum_steps
+                loss.backward()
+            loss_value += loss.item()
+        if not math.isfinite(loss_value):
+            raise SpanevalError(
+                f"loss became {loss_value} at step {step}; the last good checkpoint is {ckpt} "
+                "(lower learning_rate or check the data)"
+            )
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] = step + 1
+        state["losses"].append(_mean_over_ranks(loss_value, dist))
+        if state["step"] % cfg.log_every_steps == 0 or state["step"] == steps:
+            rate = state["step"] * cfg.batch_size / max(1e-9, time.perf_counter() - t0)
+            log(
+                dist,
+                f"step {state['step']}/{steps} loss {state['losses'][-1]:.4f} "
+                f"lr {scheduler.get_last_lr()[0]:.2e} {rate:.1f} ex/s",
+            )
+        if evaluate is not None and cfg.eval_every_steps and state["step"] % cfg.eval_every_steps == 0:
+            _evaluate_and_keep_best(model, evaluate, state, checkpoint_dir, dist)
+        if state["step"] % cfg.checkpoint_every_steps == 0 or state["step"] == steps:
+            save_checkpoint(ckpt, model, optimizer, scheduler, state, dist)
+
+    if state["best_step"] is not None and (checkpoint_dir / "best_model.pt").is_file():
+        model.load_state_dict(torch.load(checkpoint_dir / "best_model.pt", map_location=dist.device))
+        log(dist, f"loaded the best weights (step {state['best_step']}, metric {state['best_metric']:.3f})")
+    return TrainSummary(
+        steps=state["step"],
+        examples_seen=state["step"] * cfg.batch_size,
+        train_wall_s=time.perf_counter() - t0,
+        final_loss=state["losses"][-1] if state["losses"] else loss_value,
+        best_step=state["best_step"],
+        best_metric=state["best_metric"],
+        losses=list(state["losses"]),
+    )
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _mean_over_ranks(value: float, dist: DistInfo) -> float:
+    if dist.world_size == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=dist.device)
+    torch.distributed.all_reduce(t)
+    return float(t.item()) / dist.world_size
+
+
+def _evaluate_and_keep_best(model, evaluate, state: dict, checkpoint_dir: Path, dist: DistInfo) -> None:
+    """Rank 0 evaluates; a better score writes best_model.pt atomically. Other ranks wait."""
+    if dist.is_main:
+        model.eval()
+        metric = float(evaluate(model))
+        model.train()
+        log(dist, f"eval at step {state['step']}: {metric:.3f}")
+        if state["best_metric"] is None or metric > state["best_metric"]:
+            state["best_metric"], state["best_step"] = metric, state["step"]
+            write_bytes(checkpoint_dir / "best_model.pt", _serialise(model.state_dict()))
+    if dist.world_size > 1:
+        shared = [state["best_metric"], state["best_step"]]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        state["best_metric"], state["best_step"] = shared
+    barrier()
+
+
+def _serialise(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, dist: DistInfo) -> None:
+    """Everything needed to continue exactly: weights, optimizer, scheduler, step, every RNG state."""
+    if dist.is_main:
+        payload = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "state": state,
+            "rng": rng_states(),
+        }
+        write_bytes(path, _serialise(payload))
+    barrier()
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    set_rng_states(payload["rng"])
+    return payload["state"]
+
+
+def rng_states() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    features: Sequence[dict],
+    collate: Callable,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "auto",
+) -> list[dict[str, Any]]:
+    """Forward passes over `features` in order; every tensor output moved to numpy (float32)."""
+    model.eval()
+    amp = torch.bfloat16 if (precision == "bf16" or (precision == "auto" and device.type == "cuda")) else None
+    outputs = []
+    for start in range(0, len(features), batch_size):
+        chunk = [features[i] for i in range(start, min(start + batch_size, len(features)))]
+        batch = to_device(collate(chunk), device)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            out = model(**batch)
+        outputs.append({k: _to_numpy(v) for k, v in out.items() if k != "loss"})
+    return outputs
+
+
+def _to_numpy(value: Any) -> Any:
+    if torch.is_tensor(value):
+        value = value.detach()
+        return (value.float() if value.is_floating_point() else value).cpu().numpy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_numpy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    return value
+
+
+def log(dist: DistInfo, message: str) -> None:
+    if dist.is_main:
+        print(f"[spaneval] {message}", flush=True)
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return to_dict(cfg)

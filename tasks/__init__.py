@@ -1,0 +1,1 @@
+"""Task adapters, one module per task; the registry is `tasks.registry.TASKS`."""

@@ -1,0 +1,35 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from spaneval.atomic import write_dir, write_json
+from spaneval.results import new_run_dir
+
+
+def test_write_json_replaces_whole_file_and_leaves_no_temp(tmp_path: Path):
+    target = tmp_path / "a" / "record.json"
+    write_json(target, {"x": 1})
+    write_json(target, {"x": 2})
+    assert json.loads(target.read_text()) == {"x": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["record.json"]
+
+
+def test_interrupted_directory_write_keeps_the_old_directory(tmp_path: Path):
+    target = tmp_path / "ckpt"
+    write_dir(target, lambda d: (d / "w.bin").write_text("old"))
+
+    def crash(d: Path) -> None:
+        (d / "w.bin").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_dir(target, crash)
+    assert (target / "w.bin").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_run_dirs_never_clash(tmp_path: Path):
+    dirs = {new_run_dir(tmp_path, "squad", "../models/my model", seed=1) for _ in range(50)}
+    assert len(dirs) == 50
+    assert all(d.parent.name == "my-model" for d in dirs)

@@ -1,0 +1,63 @@
+"""Offline, a hub-only model or data set fails fast with a message, never a traceback."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from spaneval import hub
+from spaneval.cli import main
+from spaneval.errors import HubUnavailableError
+from spaneval.models import resolve_model
+
+
+@pytest.fixture
+def empty_hf_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    return tmp_path
+
+
+def test_offline_flag_fails_at_once_naming_the_model(empty_hf_cache, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    with pytest.raises(HubUnavailableError) as err:
+        resolve_model("spanbert")
+    assert time.perf_counter() - t0 < 2
+    text = str(err.value)
+    assert "SpanBERT/spanbert-base-cased" in text and "HF_HUB_OFFLINE is set" in text
+    assert "--model PATH" in text and "HF_HUB_OFFLINE=1" in text
+
+
+def test_unreachable_hub_fails_fast_without_the_offline_flag(empty_hf_cache, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # never resolves
+    hub._reachable.clear()
+    with pytest.raises(HubUnavailableError, match="cannot be reached"):
+        resolve_model("bert")
+
+
+def test_cli_run_offline_prints_message_not_traceback(empty_hf_cache):
+    """The real command in a fresh process, hub unreachable, HF_HUB_OFFLINE unset: < 10 s, exit 2."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HOME=str(empty_hf_cache / "hf"), HF_ENDPOINT="https://hub.invalid")
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "spaneval", "run", "squad", "--model", "spanbert", "--output", str(empty_hf_cache)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "SpanBERT/spanbert-base-cased" in proc.stderr
+    assert elapsed < 10, f"offline failure took {elapsed:.1f} s"
+
+
+def test_unknown_model_and_task_names_suggest_the_closest(capsys):
+    assert main(["run", "squad", "--model", "spanbret"]) == 2
+    assert "Did you mean 'spanbert'" in capsys.readouterr().err
+    assert main(["run", "sqaud", "--model", "tiny"]) == 2
+    assert "Did you mean 'squad'" in capsys.readouterr().err
