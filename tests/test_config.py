@@ -21,7 +21,9 @@ class Toy:
 def test_overrides_are_typed_and_routed_to_their_config():
     cfgs = apply_overrides(
         {"task": Toy(), "train": TrainConfig()},
-        parse_overrides(["max_seq_len=512", "passage_first=true", "learning_rate=2e-5", "mode=b", "sizes=3,4"]),
+        parse_overrides(
+            ["max_seq_len=512", "passage_first=true", "learning_rate=2e-5", "mode=b", "sizes=3,4"]
+        ),
     )
     assert cfgs["task"].max_seq_len == 512 and cfgs["task"].passage_first is True
     assert cfgs["task"].mode == "b" and cfgs["task"].sizes == (3, 4)
@@ -56,6 +58,8 @@ def test_field_docs_cover_every_field():
 
 
 def test_lookup_did_you_mean_and_known_names():
-    with pytest.raises(UnknownNameError, match=r"unknown task 'sqaud'\. Did you mean 'squad'\?.*Known tasks: coref, squad"):
+    with pytest.raises(
+        UnknownNameError, match=r"unknown task 'sqaud'\. Did you mean 'squad'\?.*Known tasks: coref, squad"
+    ):
         lookup({"squad": 1, "coref": 2}, "sqaud", "task")
     assert lookup({"squad": 1}, "squad", "task") == 1

@@ -46,8 +46,21 @@ def test_cli_run_offline_prints_message_not_traceback(empty_hf_cache):
     env.update(HF_HOME=str(empty_hf_cache / "hf"), HF_ENDPOINT="https://hub.invalid")
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "spaneval", "run", "squad", "--model", "spanbert", "--output", str(empty_hf_cache)],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "spaneval",
+            "run",
+            "squad",
+            "--model",
+            "spanbert",
+            "--output",
+            str(empty_hf_cache),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     elapsed = time.perf_counter() - t0
     assert proc.returncode == 2, proc.stderr

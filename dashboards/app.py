@@ -1,0 +1,226 @@
+"""spaneval leaderboard (Streamlit). Run: `python -m spaneval dashboard --results DIR`.
+
+Renders tables built by `spaneval.resultsdb`, `spaneval.stats` and `dashboards.views`; reads the
+results directory only through `spaneval.resultsdb` and writes nothing. Text that comes from data
+is shown in dataframes, code blocks or escaped HTML (`st.html`), never as markdown.
+The results directory comes from `-- --results DIR` after the script name, else $SPANEVAL_RESULTS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboards import views
+from spaneval import published, resultsdb, stats
+from spaneval.errors import SpanevalError
+
+VIEWS = ("Leaderboard", "Task", "Run", "Examples")
+HOW_TO = (
+    "python -m spaneval run squad --model spanbert --seeds 1,2,3\n"
+    "python -m spaneval run squad --model bert --seeds 1,2,3\n"
+    "python -m spaneval dashboard --results results"
+)
+
+
+def results_dir() -> Path:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--results", default=os.environ.get("SPANEVAL_RESULTS", "results"))
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    return Path(args.results)
+
+
+@st.cache_data(show_spinner="Loading results ...")
+def load(root: str, signature: tuple) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
+        runs = resultsdb.load_runs(root)
+    metrics = resultsdb.metrics_table(runs)
+    summary = stats.seed_summary(metrics)
+    pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
+    long = stats.leaderboard_long(summary, published.published_table(pairs))
+    return {
+        "runs": runs,
+        "summary": summary,
+        "leaderboard": stats.leaderboard_wide(long),
+        "published": long[long["kind"] == "published"],
+        "breakdowns": stats.breakdown_summary(resultsdb.breakdowns_table(runs)),
+        "runs_table": resultsdb.runs_table(runs),
+        "problems": pd.DataFrame([vars(p) for p in runs.problems], columns=["path", "problem"]),
+    }
+
+
+@st.cache_data(show_spinner=False)
+def predictions(root: str, signature: tuple, run_id: str) -> list[dict]:
+    return resultsdb.load_predictions(resultsdb.find_record(load(root, signature)["runs"], run_id))
+
+
+def number_format(frame: pd.DataFrame) -> dict:
+    """Column formats: scores with 1 decimal, std with 2, counts as integers."""
+    config = {}
+    for column in frame.columns:
+        if column.endswith(" n"):
+            config[column] = st.column_config.NumberColumn(format="%d")
+        elif column.endswith(" std"):
+            config[column] = st.column_config.NumberColumn(format="%.2f")
+        elif frame[column].dtype.kind == "f":
+            config[column] = st.column_config.NumberColumn(format="%.1f")
+    return config
+
+
+def leaderboard_page(data: dict) -> None:
+    st.header("Leaderboard")
+    st.caption(
+        "Main score of each task: mean, sample std and number of seeds (n). Rows of kind 'published' are "
+        "numbers reported by the SpanBERT authors (not measured here; mostly test sets, ours are dev). "
+        "Click a column header to sort."
+    )
+    board = data["leaderboard"]
+    st.dataframe(board, hide_index=True, width="stretch", column_config=number_format(board))
+    if not data["published"].empty:
+        st.subheader("Published reference numbers: sources")
+        sources = data["published"][["row", "task", "metric", "mean", "source"]]
+        st.dataframe(sources.rename(columns={"mean": "value"}), hide_index=True, width="stretch")
+
+
+def task_page(data: dict, root: str, signature: tuple) -> None:
+    tasks = sorted(data["summary"]["task"].unique())
+    task = st.selectbox("Task", tasks, key="task")
+    st.subheader("All metrics (mean, std and n over seeds)")
+    metrics = views.task_metrics_table(data["summary"], task)
+    st.dataframe(metrics, hide_index=True, width="stretch", column_config=number_format(metrics))
+    breakdowns = data["breakdowns"][data["breakdowns"]["task"] == task]
+    for (table, metric), _ in breakdowns.groupby(["table", "metric"], sort=True):
+        st.subheader(f"{table}: {metric}")
+        st.bar_chart(views.breakdown_chart_data(breakdowns, task, table, metric), stack=False)
+    significance_section(data, task, root, signature)
+
+
+def significance_section(data: dict, task: str, root: str, signature: tuple) -> None:
+    st.subheader("Significance of the difference between two models")
+    runs = data["runs_table"][data["runs_table"]["task"] == task]
+    models = sorted(runs["model"].unique())
+    if len(models) < 2:
+        st.info("Only one model has runs for this task.")
+        return
+    left, mid, right = st.columns(3)
+    model_a = left.selectbox(
+        "Model A", models, index=models.index("spanbert") if "spanbert" in models else 0, key="sig_a"
+    )
+    model_b = mid.selectbox(
+        "Model B", models, index=models.index("bert") if "bert" in models else 1, key="sig_b"
+    )
+    method = right.radio("Test", ["bootstrap", "randomization"], horizontal=True, key="sig_method")
+    if model_a == model_b:
+        st.info("Choose two different models.")
+        return
+    table = significance(root, signature, task, model_a, model_b, method)
+    if table.empty:
+        st.info("The two models share no seed on the same evaluation data.")
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+@st.cache_data(show_spinner="Resampling ...")
+def significance(
+    root: str, signature: tuple, task: str, model_a: str, model_b: str, method: str
+) -> pd.DataFrame:
+    from spaneval.report import compare_models
+
+    data = load(root, signature)
+    runs = data["runs_table"][data["runs_table"]["task"] == task]
+    rows = compare_models(data["runs"], runs, model_a, model_b, np.random.default_rng(0), 1000, method)
+    return pd.DataFrame(rows)
+
+
+def run_page(data: dict) -> None:
+    runs = data["runs_table"]
+    ids = list(runs.sort_values(["task", "model", "seed"])["run_id"])
+    run_a = st.selectbox("Run", ids, key="run_a")
+    record = resultsdb.find_record(data["runs"], run_a)
+    st.subheader("Provenance")
+    st.dataframe(views.run_summary(record), hide_index=True, width="stretch")
+    st.subheader("Metrics")
+    st.dataframe(pd.DataFrame(record["metrics"].items(), columns=["metric", "value"]), hide_index=True)
+    st.subheader("Config")
+    st.json(record.get("config") or {})
+    st.subheader("Config diff with another run")
+    run_b = st.selectbox("Compare with", ids, index=min(1, len(ids) - 1), key="run_b")
+    diff = views.config_diff(record.get("config"), resultsdb.find_record(data["runs"], run_b).get("config"))
+    if diff.empty:
+        st.info("The two configs are identical.")
+    else:
+        st.dataframe(diff, hide_index=True, width="stretch")
+
+
+def examples_page(data: dict, root: str, signature: tuple) -> None:
+    runs = data["runs_table"]
+    task = st.selectbox("Task", sorted(runs["task"].unique()), key="ex_task")
+    part = runs[runs["task"] == task].sort_values(["model", "seed"])
+    ids, models = list(part["run_id"]), list(part["model"])
+    labels = {r: f"{m} · seed {s} · {r}" for r, m, s in zip(ids, models, part["seed"], strict=True)}
+    default_a = models.index("spanbert") if "spanbert" in models else 0
+    default_b = models.index("bert") if "bert" in models else min(1, len(ids) - 1)
+    left, right = st.columns(2)
+    run_a = left.selectbox("Run A", ids, index=default_a, format_func=labels.get, key="ex_a")
+    run_b = right.selectbox("Run B", ids, index=default_b, format_func=labels.get, key="ex_b")
+    mode = st.radio("Show", views.FILTERS, horizontal=True, key="ex_filter")
+    try:
+        rows_a = predictions(root, signature, run_a)
+        rows_b = predictions(root, signature, run_b)
+    except SpanevalError as err:
+        st.error(str(err))
+        return
+    chosen = views.filter_ids(rows_a, rows_b, mode)
+    st.caption(f"{len(chosen)} of {len(rows_a)} examples")
+    if not chosen:
+        st.info("No example matches this filter.")
+        return
+    example_id = st.selectbox("Example", chosen[:500], key="ex_id")
+    by_id_b = {r["id"]: r for r in rows_b}
+    for label, row in (
+        ("Run A", next(r for r in rows_a if r["id"] == example_id)),
+        ("Run B", by_id_b.get(example_id)),
+    ):
+        st.subheader(label)
+        if row is None:
+            st.info("Run B has no prediction for this example.")
+            continue
+        st.html(views.example_html(row))
+        if row.get("nbest"):
+            st.dataframe(views.nbest_table(row), hide_index=True)
+
+
+def main() -> None:
+    st.set_page_config(page_title="spaneval", layout="wide")
+    root = results_dir()
+    signature = resultsdb.signature(root)
+    data = load(str(root), signature)
+    st.sidebar.title("spaneval")
+    st.sidebar.caption("Results directory")
+    st.sidebar.code(str(root), language=None)
+    view = st.sidebar.radio("View", VIEWS, key="view")
+    if not data["problems"].empty:
+        st.warning(f"{len(data['problems'])} results file(s) skipped or rejected; see the table below.")
+        st.dataframe(data["problems"], hide_index=True, width="stretch")
+    if data["runs"].empty:
+        st.info("No finished runs in this results directory yet. Produce some, for example:")
+        st.code(HOW_TO, language="bash")
+        return
+    if view == "Leaderboard":
+        leaderboard_page(data)
+    elif view == "Task":
+        task_page(data, str(root), signature)
+    elif view == "Run":
+        run_page(data)
+    else:
+        examples_page(data, str(root), signature)
+
+
+main()

@@ -1,0 +1,321 @@
+"""Benchmark `dashboard-load`: load 500 run records and build the leaderboard tables.
+
+`python -m spaneval bench dashboard-load [--runs 500]` writes synthetic runs to a temporary
+directory, then times what the dashboard does on start: `resultsdb.load_runs`, the tidy metrics
+table, the seed summary and the leaderboard. Prints one JSON line. The goal (issue 6) is under 3 s
+for 500 records.
+
+The synthetic runs follow the result-record schema (docs/architecture.md, schema_version 1) and
+also serve the tests of the loader, statistics, report and dashboard. Scores are random but
+consistent: each record's metrics are computed from its own predictions.jsonl rows with the
+project's scorers (CoNLL counts, TACRED and SemEval scorers), so resampling code sees real data.
+Data-set text includes HTML and markdown on purpose, to check it is shown escaped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import platform
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spaneval import published, resultsdb, stats
+from spaneval.atomic import write_json, write_jsonl
+from spaneval.metrics import coref, relation
+
+QA_TASKS = ("squad", "squad_v2")
+COREF_TASKS = ("coref",)
+RELATION_TASKS = ("tacred", "semeval2010")
+MODEL_HUB_IDS = {"spanbert": "SpanBERT/spanbert-base-cased", "bert": "bert-base-cased"}
+# A model's skill in [0, 1]; spanbert is made a little better so filters and tests have differences.
+MODEL_SKILL = {"spanbert": 0.8, "bert": 0.65}
+_WORDS = (
+    "the",
+    "river",
+    "ran",
+    "past",
+    "the",
+    "old",
+    "mill",
+    "where",
+    "Anna",
+    "met",
+    "her",
+    "brother",
+    "in",
+    "<b>May</b>",
+    "*1901*",
+    "|",
+    "`x`",
+)
+
+
+def write_run(root: Path, task: str, model: str, seed: int, n_examples: int = 20) -> Path:
+    """Write one finished run (predictions.jsonl, then record.json) and return its directory."""
+    rng = np.random.default_rng([seed, sum(map(ord, task + model))])
+    skill = MODEL_SKILL.get(model, 0.5)
+    if task in QA_TASKS:
+        rows, metrics, breakdowns, main = _qa_rows(rng, skill, n_examples)
+    elif task in COREF_TASKS:
+        rows, metrics, breakdowns, main = _coref_rows(rng, skill, n_examples)
+    else:
+        rows, metrics, breakdowns, main = _relation_rows(rng, skill, n_examples, task)
+    run_id = f"20261126T{100000 + seed:06d}-s{seed}-{rng.bytes(3).hex()}"
+    run_dir = Path(root) / task / model / run_id
+    write_jsonl(run_dir / "predictions.jsonl", rows)
+    write_json(run_dir / "record.json", _record(run_id, task, model, seed, metrics, breakdowns, main))
+    return run_dir
+
+
+def _record(run_id, task, model, seed, metrics, breakdowns, main) -> dict:
+    fingerprint = "sha256:" + hashlib.sha256(task.encode()).hexdigest()
+    return {
+        "schema_version": 1,
+        "run_id": run_id,
+        "task": task,
+        "task_version": "1.0",
+        "main_metric": main,
+        "higher_is_better": True,
+        "data": {
+            "source": "bundled",
+            "train": {
+                "path": f"/data/{task}/train",
+                "fingerprint": fingerprint,
+                "revision": None,
+                "n_examples": 90,
+            },
+            "eval": {
+                "path": f"/data/{task}/dev",
+                "fingerprint": fingerprint,
+                "revision": None,
+                "n_examples": 100,
+            },
+        },
+        "model": {
+            "name": model,
+            "hub_id": MODEL_HUB_IDS.get(model, model),
+            "revision": "0" * 40,
+            "path": None,
+            "tokenizer": {"class": "BertTokenizerFast", "do_lower_case": False, "vocab_size": 28996},
+        },
+        "config": {
+            "preset": "paper",
+            "task": {"max_seq_len_tokens": 384},
+            "train": {"learning_rate": 2e-5, "batch_size": 32, "epochs": 4},
+        },
+        "seed": seed,
+        "metrics": metrics,
+        "breakdowns": breakdowns,
+        "predictions_file": "predictions.jsonl",
+        "environment": {
+            "python": "3.11.7",
+            "torch": "2.13.0",
+            "transformers": "5.24.0",
+            "spaneval": "0.1.0",
+            "git_commit": "abc1234",
+            "device": "cpu",
+            "device_name": "AMD EPYC",
+            "num_processes": 1,
+        },
+        "command": f"python -m spaneval run {task} --model {model} --seed {seed}",
+        "started_at": "2026-11-26T10:00:00Z",
+        "wall_s": 60.0 + seed,
+        "gpu_hours": 0.0,
+    }
+
+
+def _qa_rows(rng, skill, n):
+    rows, by_len = [], {}
+    for i in range(n):
+        context = " ".join(rng.choice(_WORDS, size=12))
+        start = context.index(" ") + 1
+        gold = context[start : start + 9]
+        right = rng.random() < skill
+        p_start = start if right else max(0, start - 4)
+        pred = context[p_start : p_start + 9]
+        exact = float(pred == gold)
+        f1 = 1.0 if exact else float(rng.choice([0.0, 0.5]))
+        nbest = [
+            {"text": pred, "start_char": p_start, "end_char": p_start + 9, "score": 3.0, "probability": 0.7},
+            {"text": gold, "start_char": start, "end_char": start + 9, "score": 2.0, "probability": 0.3},
+        ]
+        rows.append(
+            {
+                "id": f"q{i}",
+                "question": "Who met whom **here**?",
+                "context": context,
+                "gold": [{"text": gold, "start": start}],
+                "prediction": pred,
+                "start_char": p_start,
+                "end_char": p_start + 9,
+                "nbest": nbest,
+                "exact": exact,
+                "f1": f1,
+            }
+        )
+        by_len.setdefault(str(1 + i % 3), []).append((exact, f1))
+    metrics = {
+        "exact_match": 100 * np.mean([r["exact"] for r in rows]),
+        "f1": 100 * np.mean([r["f1"] for r in rows]),
+    }
+    table = {
+        b: {
+            "exact": 100 * np.mean([e for e, _ in v]),
+            "f1": 100 * np.mean([f for _, f in v]),
+            "count": len(v),
+        }
+        for b, v in sorted(by_len.items())
+    }
+    return rows, _floats(metrics), {"f1_by_answer_length": table}, "f1"
+
+
+def _coref_rows(rng, skill, n):
+    """Documents with real per-document counts from spaneval.metrics.coref (row["counts"])."""
+    rows = []
+    for i in range(n):
+        sentences = [list(rng.choice(_WORDS, size=6)) for _ in range(2)]
+        gold = [[[0, 0], [6, 7]], [[2, 3], [9, 9]]]
+        pred = [c for c in gold if rng.random() < skill] + [[[4, 4], [10, 10]]]
+        counts = coref.document_counts(_spans(gold), _spans(pred))
+        rows.append(
+            {
+                "id": f"doc{i}",
+                "sentences": sentences,
+                "gold_clusters": gold,
+                "predicted_clusters": pred,
+                "counts": counts,
+            }
+        )
+    scores = coref.aggregate(coref.sum_counts(r["counts"] for r in rows))
+    metrics = {f"{m}_f1": 100 * scores[m]["f1"] for m in coref.CONLL_METRICS}
+    metrics["conll_f1"] = 100 * scores["conll_f1"]
+    conll = metrics["conll_f1"]
+    table = {"1": {"f1": conll, "count": n}, "2": {"f1": conll - 5, "count": n}}
+    return rows, _floats(metrics), {"f1_by_mention_length": table}, "conll_f1"
+
+
+def _spans(clusters):
+    return [[tuple(m) for m in cluster] for cluster in clusters]
+
+
+def _relation_rows(rng, skill, n, task):
+    labels = (
+        ["per:title", "org:founded_by", "no_relation"]
+        if task == "tacred"
+        else ["Cause-Effect(e1,e2)", "Component-Whole(e2,e1)", "Other"]
+    )
+    rows = []
+    for i in range(n):
+        gold = str(rng.choice(labels))
+        pred = gold if rng.random() < skill else str(rng.choice(labels))
+        rows.append(
+            {
+                "id": f"r{i}",
+                "tokens": list(rng.choice(_WORDS, size=8)),
+                "subj": [0, 1],
+                "obj": [4, 4],
+                "subj_type": "PERSON",
+                "obj_type": "TITLE",
+                "gold": gold,
+                "predicted": pred,
+            }
+        )
+    gold, pred = [r["gold"] for r in rows], [r["predicted"] for r in rows]
+    if task == "tacred":
+        scored = relation.tacred_score(gold, pred)
+        metrics, main = {k: scored[k] for k in ("precision", "recall", "f1")}, "f1"
+    else:
+        key = {r["id"]: r["gold"] for r in rows}
+        proposed = {r["id"]: r["predicted"] for r in rows}
+        metrics = {"macro_f1": relation.semeval_score(key, proposed)["official_macro_f1"]}
+        main = "macro_f1"
+    value = metrics[main]
+    table = {"0-2": {"f1": value, "count": n // 2}, "3+": {"f1": value - 3, "count": n - n // 2}}
+    return rows, _floats(metrics), {"f1_by_entity_distance": table}, main
+
+
+def _f1(recall: float, precision: float) -> float:
+    return 100 * 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+
+
+def _floats(metrics: dict) -> dict:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def write_results(root: Path, n_runs: int, n_examples: int = 20) -> None:
+    """`n_runs` runs spread over all tasks, spanbert/bert and increasing seeds."""
+    combos = itertools.product(QA_TASKS + COREF_TASKS + RELATION_TASKS, MODEL_SKILL)
+    for i, (task, model) in enumerate(itertools.islice(itertools.cycle(combos), n_runs)):
+        write_run(root, task, model, seed=1 + i // 10, n_examples=n_examples)
+
+
+def load_leaderboard(root: Path) -> pd.DataFrame:
+    """What the dashboard computes on start (without Streamlit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
+        runs = resultsdb.load_runs(root)
+    metrics = resultsdb.metrics_table(runs)
+    summary = stats.seed_summary(metrics)
+    pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
+    resultsdb.breakdowns_table(runs)
+    resultsdb.runs_table(runs)
+    return stats.leaderboard_wide(stats.leaderboard_long(summary, published.published_table(pairs)))
+
+
+def app_render_s(root: Path) -> float:
+    """Seconds for the Streamlit app's first full render of the leaderboard (AppTest, no browser)."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from spaneval.dashboard import APP
+
+    previous = os.environ.get("SPANEVAL_RESULTS")
+    os.environ["SPANEVAL_RESULTS"] = str(root)
+    try:
+        start = time.perf_counter()
+        at = AppTest.from_file(str(APP), default_timeout=120).run()
+        elapsed = time.perf_counter() - start
+    finally:
+        os.environ.pop("SPANEVAL_RESULTS") if previous is None else os.environ.update(
+            SPANEVAL_RESULTS=previous
+        )
+    if at.exception:
+        raise RuntimeError(f"dashboard failed: {at.exception[0].value}")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="spaneval bench dashboard-load")
+    parser.add_argument("--runs", type=int, default=500, help="number of run records")
+    parser.add_argument("--repeats", type=int, default=3, help="timed loads; the best is reported")
+    parser.add_argument("--no-app", action="store_true", help="skip timing the Streamlit app's first render")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_results(Path(tmp), args.runs)
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            board = load_leaderboard(Path(tmp))
+            times.append(time.perf_counter() - start)
+        app_s = None if args.no_app else round(app_render_s(Path(tmp)), 3)
+    result = {
+        "bench": "dashboard-load",
+        "runs": args.runs,
+        "load_s": round(min(times), 3),
+        "load_s_all": [round(t, 3) for t in times],
+        "app_first_render_s": app_s,
+        "leaderboard_rows": len(board),
+        "goal_s": 3.0,
+        "machine": platform.processor() or platform.machine(),
+    }
+    print(json.dumps(result))
+    return result

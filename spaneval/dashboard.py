@@ -1,0 +1,38 @@
+"""`python -m spaneval dashboard`: a thin wrapper over `streamlit run dashboards/app.py`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dashboards
+
+APP = Path(dashboards.__file__).resolve().parent / "app.py"
+
+
+def streamlit_command(results_dir: str, port: int | None, extra_args: list[str]) -> list[str]:
+    """The `streamlit run` command line: headless, no usage statistics, the app reads --results."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true"]
+    command += ["--browser.gatherUsageStats", "false"]
+    if port is not None:
+        command += ["--server.port", str(port)]
+    return [*command, *extra_args, "--", "--results", str(Path(results_dir).resolve())]
+
+
+def streamlit_env() -> dict[str, str]:
+    """The environment with the directory holding `spaneval` and `dashboards` on PYTHONPATH, so the
+    app imports them however spaneval was installed (streamlit puts only the script's folder there)."""
+    root = str(APP.parents[1])
+    existing = os.environ.get("PYTHONPATH")
+    return os.environ | {"PYTHONPATH": root + (os.pathsep + existing if existing else "")}
+
+
+def dashboard(results_dir: str, port: int | None, extra_args: list[str]) -> int:
+    """Serve the leaderboard for `results_dir` until interrupted; returns streamlit's exit code."""
+    print(f"[spaneval] dashboard for {Path(results_dir).resolve()} (Ctrl-C to stop)", flush=True)
+    try:
+        return subprocess.call(streamlit_command(results_dir, port, list(extra_args)), env=streamlit_env())
+    except KeyboardInterrupt:
+        return 0

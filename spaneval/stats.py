@@ -1,0 +1,452 @@
+"""Aggregation over seeds, bootstrap confidence intervals and paired significance tests (pure).
+
+Every metric the tests resample is a function of column sums of per-example "sufficient
+statistics", so one resample is a weighted sum, and thousands of resamples are one matrix product:
+- QA (SQuAD EM / F1): per question [exact or f1 (0..1), 1]; metric = 100 * sum / count.
+- Coreference (CoNLL F1, resampling documents): per document the recall and precision numerators
+  and denominators of MUC, B-cubed and CEAF-e; each F1 is computed from the summed counts, as the
+  reference scorer sums over documents, and CoNLL F1 is their mean.
+- Relations (micro-F1 over all labels except the negative one, as the TACRED scorer): per
+  instance [true positive, predicted positive, gold positive]; F1 = 2 tp / (pred + gold).
+
+Tests:
+- `bootstrap_ci`: percentile bootstrap over examples (Efron & Tibshirani 1993).
+- `paired_bootstrap`: both models resampled with the same example indices; the two-sided p-value
+  is the share of resampled differences at least |observed| away from the observed difference
+  (the resampled distribution shifted to the null; cf. Berg-Kirkpatrick et al. 2012, Koehn 2004).
+- `approximate_randomization`: each example's pair of outputs swapped with probability 1/2
+  (Noreen 1989; Riezler & Maxwell 2005); p = (1 + #{|d_perm| >= |d_obs|}) / (1 + R).
+Randomness comes only from the numpy Generator the caller passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spaneval.errors import SpanevalError
+
+GROUP_KEYS = ("task", "model", "data_source", "data_fingerprint", "config_key", "metric")
+COREF_METRICS = ("muc", "bcub", "ceafe")
+COREF_COUNT_KEYS = ("recall_num", "recall_den", "precision_num", "precision_den")  # order of the lists
+NEGATIVE_LABELS = ("no_relation", "Other")
+_QA_COLUMNS = {"exact_match": "exact", "exact": "exact", "em": "exact", "f1": "f1"}
+_CHUNK = 256  # resamples drawn per matrix product (bounds memory at CHUNK x n_examples)
+
+
+# --- aggregation over seeds -------------------------------------------------------------------
+
+
+def seed_summary(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sample std (ddof=1; NaN for one seed) and count over seeds per group of GROUP_KEYS.
+
+    `metrics` is `resultsdb.metrics_table(...)`. Columns: GROUP_KEYS, mean, std, n, seeds, is_main.
+    """
+    columns = [*GROUP_KEYS, "mean", "std", "n", "seeds", "is_main"]
+    if metrics.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = metrics.groupby(list(GROUP_KEYS), dropna=False, sort=True)
+    out = grouped["value"].agg(mean="mean", std="std", n="count").reset_index()
+    out["seeds"] = grouped["seed"].agg(lambda s: tuple(sorted(s))).to_numpy()
+    out["is_main"] = grouped["is_main"].any().to_numpy()
+    return out[columns]
+
+
+def format_mean_std(mean: float, std: float, n: int, digits: int = 1) -> str:
+    """'88.5 ± 0.3 (n=3)'; one seed has no std: '88.5 (n=1)'."""
+    if pd.isna(std):
+        return f"{mean:.{digits}f} (n={n})"
+    return f"{mean:.{digits}f} ± {std:.{digits}f} (n={n})"
+
+
+def leaderboard_long(summary: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Main score per (row, task): measured groups from `seed_summary`, plus published reference rows.
+
+    A model with several configs or data sets for one task gets one row per group, labelled
+    "model [preset config_key]". Published rows (kind "published") are kept only for a task's main
+    metric. Columns: row, kind, task, metric, mean, std, n, source.
+    """
+    columns = ["row", "kind", "task", "metric", "mean", "std", "n", "source"]
+    main = summary[summary["is_main"]].copy()
+    if main.empty:
+        return pd.DataFrame(columns=columns)
+    several = main.duplicated(["task", "model"], keep=False)
+    main["row"] = main["model"].where(~several, main["model"] + " [" + main["config_key"] + "]")
+    main["kind"], main["source"] = "measured", "spaneval results"
+    parts = [main[columns]]
+    if published is not None and not published.empty:
+        metric_of_task = dict(zip(main["task"], main["metric"], strict=False))
+        ref = published[published["metric"] == published["task"].map(metric_of_task)]
+        ref = ref.assign(row=ref["label"], kind="published", mean=ref["value"], std=float("nan"), n=pd.NA)
+        parts.append(ref[columns])
+    return pd.concat(parts, ignore_index=True)
+
+
+def leaderboard_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """Rows x tasks: for each task numeric columns '<task> <metric>', '<task> std', '<task> n'."""
+    if long.empty:
+        return pd.DataFrame(columns=["row", "kind"])
+    out = long[["row", "kind"]].drop_duplicates().set_index("row")
+    for (task, metric), part in long.groupby(["task", "metric"], sort=True):
+        part = part.drop_duplicates("row").set_index("row")
+        out[f"{task} {metric}"] = part["mean"]
+        out[f"{task} std"] = part["std"]
+        out[f"{task} n"] = part["n"].astype("Int64")
+    measured_first = out["kind"].map({"measured": 0, "published": 1})
+    return (
+        out.assign(_order=measured_first).sort_values(["_order", "row"]).drop(columns="_order").reset_index()
+    )
+
+
+def breakdown_summary(breakdowns: pd.DataFrame) -> pd.DataFrame:
+    """Span-level breakdowns averaged over seeds per (task, model, config, table, bucket, metric)."""
+    keys = ["task", "model", "config_key", "table", "bucket", "metric"]
+    if breakdowns.empty:
+        return pd.DataFrame(columns=[*keys, "mean", "std", "n", "count"])
+    grouped = breakdowns.groupby(keys, sort=False)
+    out = grouped["value"].agg(mean="mean", std="std", n="count").reset_index()
+    out["count"] = grouped["count"].first().to_numpy()
+    return out
+
+
+# --- per-example sufficient statistics ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How to turn prediction rows into sufficient statistics and their sums into the metric."""
+
+    name: str
+    row_stats: Callable[[dict[str, Any]], Sequence[float]]
+    from_sums: Callable[[np.ndarray], np.ndarray]  # sums [..., k] -> metric [...]
+    description: str
+
+
+def detect_family(rows: Sequence[dict[str, Any]]) -> str:
+    """'qa', 'coref' or 'relation' from the keys of the prediction rows (docs/architecture.md)."""
+    first = rows[0] if rows else {}
+    if "exact" in first and "f1" in first:
+        return "qa"
+    if "gold_clusters" in first or "counts" in first or COREF_METRICS[0] in first:
+        return "coref"
+    if "gold" in first and "predicted" in first:
+        return "relation"
+    raise SpanevalError(f"cannot tell the task family of prediction rows with keys {sorted(first)}")
+
+
+def metric_spec(
+    family: str, metric: str, negative_label: str | None = None, classes: Sequence[str] = ()
+) -> MetricSpec:
+    """The MetricSpec of `metric` for a task family; an unsupported metric names the supported ones.
+
+    `classes` (relations, macro_f1 only): the undirected relation classes averaged over.
+    """
+    if family == "qa" and metric in _QA_COLUMNS:
+        return _qa_spec(metric, _QA_COLUMNS[metric])
+    if family == "coref" and metric in ("conll_f1", *(f"{m}_f1" for m in COREF_METRICS)):
+        parts = COREF_METRICS if metric == "conll_f1" else (metric.removesuffix("_f1"),)
+        return _coref_spec(metric, parts)
+    if family == "relation" and metric in ("micro_f1", "f1"):
+        return _relation_spec(metric, negative_label or NEGATIVE_LABELS[0])
+    if family == "relation" and metric == "macro_f1" and classes:
+        return _semeval_macro_spec(metric, tuple(classes))
+    supported = {
+        "qa": sorted(_QA_COLUMNS),
+        "coref": ["conll_f1", "muc_f1", "bcub_f1", "ceafe_f1"],
+        "relation": ["f1", "micro_f1", "macro_f1 (SemEval)"],
+    }.get(family, [])
+    raise SpanevalError(
+        f"no resampling test for metric {metric!r} of a {family} task; supported: {', '.join(supported)}"
+    )
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
+
+
+def _f1_from(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    return _safe_ratio(2 * recall * precision, recall + precision)
+
+
+def _qa_spec(metric: str, column: str) -> MetricSpec:
+    return MetricSpec(
+        name=metric,
+        row_stats=lambda row: (float(row[column]), 1.0),
+        from_sums=lambda s: 100 * _safe_ratio(s[..., 0], s[..., 1]),
+        description=f"SQuAD {metric}: 100 x mean per-question {column}",
+    )
+
+
+def coref_counts(row: dict[str, Any], metric: str) -> list[float]:
+    """[recall_num, recall_den, precision_num, precision_den] of one document for `metric`.
+
+    Read from row["counts"][metric] or row[metric] (the form of metrics.coref.document_counts).
+    """
+    counts = row["counts"][metric] if "counts" in row else row[metric]
+    if len(counts) != len(COREF_COUNT_KEYS):
+        raise KeyError(f"{metric} ({', '.join(COREF_COUNT_KEYS)})")
+    return [float(c) for c in counts]
+
+
+def _coref_spec(metric: str, parts: tuple[str, ...]) -> MetricSpec:
+
+    def from_sums(s: np.ndarray) -> np.ndarray:
+        f1s = [
+            _f1_from(
+                _safe_ratio(s[..., 4 * i], s[..., 4 * i + 1]),
+                _safe_ratio(s[..., 4 * i + 2], s[..., 4 * i + 3]),
+            )
+            for i in range(len(parts))
+        ]
+        return 100 * np.mean(f1s, axis=0)
+
+    return MetricSpec(
+        name=metric,
+        row_stats=lambda row: [c for m in parts for c in coref_counts(row, m)],
+        from_sums=from_sums,
+        description=f"{metric} from summed per-document counts of {', '.join(parts)} (documents resampled)",
+    )
+
+
+def _relation_spec(metric: str, negative: str) -> MetricSpec:
+    def row_stats(row: dict[str, Any]) -> tuple[float, float, float]:
+        gold, pred = row["gold"], row["predicted"]
+        return float(gold == pred != negative), float(pred != negative), float(gold != negative)
+
+    return MetricSpec(
+        name=metric,
+        row_stats=row_stats,
+        from_sums=lambda s: 100 * _safe_ratio(2 * s[..., 0], s[..., 1] + s[..., 2]),
+        description=f"micro-F1 over all labels except {negative!r}",
+    )
+
+
+def _semeval_macro_spec(metric: str, classes: tuple[str, ...]) -> MetricSpec:
+    """SemEval-2010 Task 8 official score: macro F1 over the relations except Other, 9+1-way with
+    direction: a right relation with the wrong direction counts as guessed but not correct."""
+
+    def row_stats(row: dict[str, Any]) -> list[float]:
+        gold, pred = row["gold"], row["predicted"]
+        gold_class, pred_class = undirected(gold), undirected(pred) if pred else None
+        return [
+            x
+            for c in classes
+            for x in (float(gold == pred and gold_class == c), float(pred_class == c), float(gold_class == c))
+        ]
+
+    def from_sums(s: np.ndarray) -> np.ndarray:
+        correct, guessed, actual = s[..., 0::3], s[..., 1::3], s[..., 2::3]
+        f1 = _f1_from(_safe_ratio(correct, actual), _safe_ratio(correct, guessed))
+        return 100 * f1.mean(axis=-1)
+
+    return MetricSpec(metric, row_stats, from_sums, "macro F1 over relations except Other (directed)")
+
+
+def undirected(label: str) -> str:
+    """'Cause-Effect(e2,e1)' -> 'Cause-Effect'."""
+    return label.split("(", 1)[0]
+
+
+def negative_label_of(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The negative relation label the rows use ('no_relation' for TACRED, 'Other' for SemEval)."""
+    labels = {r.get("gold") for r in rows} | {r.get("predicted") for r in rows}
+    return next((n for n in NEGATIVE_LABELS if n in labels), None)
+
+
+def spec_for_rows(rows: Sequence[dict[str, Any]], metric: str) -> MetricSpec:
+    """The MetricSpec of `metric` for these prediction rows (family and negative label detected)."""
+    family = detect_family(rows)
+    if family != "relation":
+        return metric_spec(family, metric)
+    negative = negative_label_of(rows)
+    classes = sorted({undirected(r["gold"]) for r in rows} - {negative})
+    return metric_spec(family, metric, negative, classes)
+
+
+def stats_matrix(rows: Sequence[dict[str, Any]], spec: MetricSpec) -> np.ndarray:
+    """[n_examples, k] sufficient statistics; a missing field names the row id."""
+    try:
+        return np.asarray([spec.row_stats(row) for row in rows], dtype=float).reshape(len(rows), -1)
+    except KeyError as err:
+        bad = next(r.get("id") for r in rows if not _has_stats(r, spec))
+        raise SpanevalError(f"prediction row {bad!r} lacks {err} needed to resample {spec.name}") from None
+
+
+def _has_stats(row: dict[str, Any], spec: MetricSpec) -> bool:
+    try:
+        spec.row_stats(row)
+    except KeyError:
+        return False
+    return True
+
+
+def paired_rows(
+    rows_a: Sequence[dict[str, Any]], rows_b: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Both runs' rows in the same id order; runs scored on different examples are an error."""
+    by_id_b = {r["id"]: r for r in rows_b}
+    ids_a = [r["id"] for r in rows_a]
+    only_a, only_b = set(ids_a) - set(by_id_b), set(by_id_b) - set(ids_a)
+    if only_a or only_b:
+        sample = sorted(map(str, only_a | only_b))[:3]
+        raise SpanevalError(
+            f"the two runs were scored on different examples ({len(only_a)} ids only in the first, "
+            f"{len(only_b)} only in the second, e.g. {sample}); a paired test needs the same examples"
+        )
+    return list(rows_a), [by_id_b[i] for i in ids_a]
+
+
+# --- resampling --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    point: float
+    low: float
+    high: float
+    n_examples: int
+    n_resamples: int
+
+
+@dataclass(frozen=True)
+class Significance:
+    metric: str
+    method: str
+    n_examples: int
+    score_a: float
+    score_b: float
+    delta: float  # score_a - score_b
+    delta_low: float  # 95% paired-bootstrap interval of delta (NaN for randomization)
+    delta_high: float
+    p_value: float
+    n_resamples: int
+
+
+def _bootstrap_weights(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """[size, n] counts of each example in `size` bootstrap resamples of n examples."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
+
+
+def _resampled(stats: list[np.ndarray], rng: np.random.Generator, n_resamples: int) -> list[np.ndarray]:
+    """Metric sums of each stats matrix under the same bootstrap resamples: [n_resamples, k] each."""
+    n = stats[0].shape[0]
+    out: list[list[np.ndarray]] = [[] for _ in stats]
+    for start in range(0, n_resamples, _CHUNK):
+        weights = _bootstrap_weights(rng, n, min(_CHUNK, n_resamples - start))
+        for i, matrix in enumerate(stats):
+            out[i].append(weights @ matrix)
+    return [np.concatenate(parts) for parts in out]
+
+
+def _check_size(stats: np.ndarray, n_resamples: int) -> None:
+    if stats.shape[0] == 0:
+        raise SpanevalError("no examples to resample")
+    if n_resamples < 1:
+        raise SpanevalError(f"n_resamples must be positive, got {n_resamples}")
+
+
+def bootstrap_ci(
+    stats: np.ndarray,
+    spec: MetricSpec,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+) -> Interval:
+    """Percentile bootstrap interval of the metric over examples."""
+    _check_size(stats, n_resamples)
+    (sums,) = _resampled([stats], rng, n_resamples)
+    values = spec.from_sums(sums)
+    tail = 100 * (1 - confidence) / 2
+    point = float(spec.from_sums(stats.sum(axis=0)))
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return Interval(point, float(low), float(high), stats.shape[0], n_resamples)
+
+
+def paired_bootstrap(
+    stats_a: np.ndarray,
+    stats_b: np.ndarray,
+    spec: MetricSpec,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+) -> Significance:
+    """Paired bootstrap test of metric(A) - metric(B) over the same (aligned) examples."""
+    _check_pair(stats_a, stats_b, n_resamples)
+    score_a, score_b = float(spec.from_sums(stats_a.sum(0))), float(spec.from_sums(stats_b.sum(0)))
+    delta = score_a - score_b
+    sums_a, sums_b = _resampled([stats_a, stats_b], rng, n_resamples)
+    deltas = spec.from_sums(sums_a) - spec.from_sums(sums_b)
+    extreme = np.sum(np.abs(deltas - delta) >= abs(delta) - 1e-9)
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return Significance(
+        spec.name,
+        "paired bootstrap",
+        stats_a.shape[0],
+        score_a,
+        score_b,
+        delta,
+        float(low),
+        float(high),
+        float((1 + extreme) / (1 + n_resamples)),
+        n_resamples,
+    )
+
+
+def approximate_randomization(
+    stats_a: np.ndarray,
+    stats_b: np.ndarray,
+    spec: MetricSpec,
+    rng: np.random.Generator,
+    n_permutations: int = 1000,
+) -> Significance:
+    """Approximate randomization test: swap each example's pair of outputs with probability 1/2."""
+    _check_pair(stats_a, stats_b, n_permutations)
+    sum_a, sum_b = stats_a.sum(0), stats_b.sum(0)
+    delta = float(spec.from_sums(sum_a) - spec.from_sums(sum_b))
+    diff = stats_b - stats_a
+    extreme = 0
+    for start in range(0, n_permutations, _CHUNK):
+        swaps = rng.integers(0, 2, size=(min(_CHUNK, n_permutations - start), stats_a.shape[0]))
+        moved = swaps @ diff
+        perm = spec.from_sums(sum_a + moved) - spec.from_sums(sum_b - moved)
+        extreme += int(np.sum(np.abs(perm) >= abs(delta) - 1e-9))
+    return Significance(
+        spec.name,
+        "approximate randomization",
+        stats_a.shape[0],
+        float(spec.from_sums(sum_a)),
+        float(spec.from_sums(sum_b)),
+        delta,
+        float("nan"),
+        float("nan"),
+        float((1 + extreme) / (1 + n_permutations)),
+        n_permutations,
+    )
+
+
+def _check_pair(stats_a: np.ndarray, stats_b: np.ndarray, n_resamples: int) -> None:
+    _check_size(stats_a, n_resamples)
+    if stats_a.shape != stats_b.shape:
+        raise SpanevalError(f"paired statistics differ in shape: {stats_a.shape} vs {stats_b.shape}")
+
+
+def compare_rows(
+    rows_a: Sequence[dict[str, Any]],
+    rows_b: Sequence[dict[str, Any]],
+    metric: str,
+    rng: np.random.Generator,
+    method: str = "bootstrap",
+    n_resamples: int = 1000,
+) -> Significance:
+    """Significance of metric(A) - metric(B) from two runs' prediction rows (aligned by id)."""
+    rows_a, rows_b = paired_rows(rows_a, rows_b)
+    spec = spec_for_rows(list(rows_a) + list(rows_b), metric)
+    stats_a, stats_b = stats_matrix(rows_a, spec), stats_matrix(rows_b, spec)
+    if method == "bootstrap":
+        return paired_bootstrap(stats_a, stats_b, spec, rng, n_resamples)
+    if method == "randomization":
+        return approximate_randomization(stats_a, stats_b, spec, rng, n_resamples)
+    raise SpanevalError(f"unknown test {method!r}; known: bootstrap, randomization")

@@ -1,0 +1,201 @@
+"""The Streamlit app (streamlit.testing.v1.AppTest) and the pure functions behind its views."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards import views
+from spaneval import dashboard
+from tests.records import build_results
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = build_results(tmp_path_factory.mktemp("results"))
+    # one run of bert on squad with another learning rate, for the config diff
+    record_path = sorted(root.glob("squad/bert/*-s1-*/record.json"))[0]
+    record = json.loads(record_path.read_text())
+    record["config"]["train"]["learning_rate"] = 3e-5
+    record_path.write_text(json.dumps(record))
+    return root
+
+
+def _app(results_dir: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("SPANEVAL_RESULTS", str(results_dir))
+    monkeypatch.setattr(sys, "argv", ["app.py"])
+    return AppTest.from_file(APP, default_timeout=60).run()
+
+
+def _frame(at: AppTest, column: str):
+    """The first dataframe on the page with `column` (AppTest does not expose dataframe keys)."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+def _view(at: AppTest, name: str) -> AppTest:
+    at.sidebar.radio(key="view").set_value(name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_leaderboard_renders_measured_and_published_rows(results, monkeypatch):
+    at = _app(results, monkeypatch)
+    assert not at.exception
+    board = _frame(at, "kind")
+    assert {"spanbert", "bert"} <= set(board["row"])
+    published = board[board["kind"] == "published"]
+    assert len(published) > 0 and all("published" in r for r in published["row"])
+    assert {"squad f1", "squad std", "squad n"} <= set(board.columns)
+    assert board.loc[board["row"] == "spanbert", "squad n"].iloc[0] == 3
+
+
+def test_corrupt_record_is_reported_and_the_rest_shown(results, monkeypatch):
+    at = _app(results, monkeypatch)
+    assert "2 results file(s) skipped or rejected" in at.warning[0].value
+    problems = _frame(at, "problem")
+    assert any("s9-corrupt" in p for p in problems["path"])
+    assert any("schema_version 99" in p for p in problems["problem"])
+
+
+def test_empty_directory_says_how_to_produce_results(tmp_path, monkeypatch):
+    at = _app(tmp_path, monkeypatch)
+    assert not at.exception
+    assert "No finished runs" in at.info[0].value
+    assert any("spaneval run squad" in c.value for c in at.code)
+
+
+def test_task_view_metrics_charts_and_significance(results, monkeypatch):
+    at = _view(_app(results, monkeypatch), "Task")
+    at.selectbox(key="task").set_value("squad").run()
+    assert at.get("vega_lite_chart"), "breakdown chart missing"
+    significance = _frame(at, "p_value")
+    assert list(significance["seed"]) == [1, 2, 3]
+    assert significance["p_value"].between(0, 1).all()
+    at.radio(key="sig_method").set_value("randomization").run()
+    assert not at.exception
+    assert (_frame(at, "p_value")["test"].str.startswith("approximate randomization")).all()
+
+
+def test_run_view_shows_provenance_and_config_diff(results, monkeypatch):
+    at = _view(_app(results, monkeypatch), "Run")
+    ids = at.selectbox(key="run_a").options
+    changed = next(i for i in ids if "-s1-" in i and i in _squad_bert_ids(results))
+    other = next(i for i in _squad_bert_ids(results) if i != changed)
+    at.selectbox(key="run_a").set_value(changed).run()
+    at.selectbox(key="run_b").set_value(other).run()
+    diff = _frame(at, "run B")
+    assert list(diff["key"]) == ["train.learning_rate"]
+    provenance = _frame(at, "field")
+    assert {"model.revision", "data.eval.fingerprint", "environment.torch", "wall_s"} <= set(
+        provenance["field"]
+    )
+
+
+def _squad_bert_ids(results: Path) -> list[str]:
+    return [p.name for p in results.glob("squad/bert/*") if (p / "record.json").is_file() and "-s" in p.name]
+
+
+def test_example_browser_filters_and_escapes(results, monkeypatch):
+    at = _view(_app(results, monkeypatch), "Examples")
+    at.selectbox(key="ex_task").set_value("squad").run()
+    at.radio(key="ex_filter").set_value("A right, B wrong").run()
+    assert not at.exception
+    caption = next(c.value for c in at.caption if "examples" in c.value)
+    shown = int(caption.split(" of ")[0])
+    assert 0 < shown < 20
+    bodies = [h.proto.body for h in at.get("html")]
+    assert bodies and all("&lt;b&gt;May" in b or "May" not in b for b in bodies)
+    assert not any("<b>May</b>" in b for b in bodies)
+    assert "EM 1" in bodies[0] and "EM 0" in bodies[1]  # A right, B wrong
+
+
+@pytest.mark.parametrize("task", ["coref", "tacred"])
+def test_example_browser_other_tasks(results, monkeypatch, task):
+    at = _view(_app(results, monkeypatch), "Examples")
+    at.selectbox(key="ex_task").set_value(task).run()
+    at.radio(key="ex_filter").set_value("wrong only").run()
+    assert not at.exception
+    assert at.get("html") or any("No example" in i.value for i in at.info)
+
+
+# --- pure view functions --------------------------------------------------------------------
+
+
+def test_highlight_spans_escapes_and_splits_overlaps():
+    out = views.highlight_spans("a <b>x</b> c", {"gold": [(2, 10)], "pred": [(0, 5)]}, views.QA_STYLES)
+    assert "<b>" not in out and "&lt;b&gt;" in out
+    assert 'class="gold pred"' in out and 'class="pred"' in out and 'class="gold"' in out
+
+
+def test_prediction_span_handles_inclusive_end():
+    row = {"context": "hello world", "prediction": "world", "start_char": 6, "end_char": 10}
+    assert views.prediction_span(row) == (6, 11)
+    assert views.prediction_span(row | {"end_char": 11}) == (6, 11)
+    assert views.prediction_span(row | {"prediction": ""}) is None
+
+
+def test_filter_ids_modes():
+    a = [{"id": "1", "gold": "x", "predicted": "x"}, {"id": "2", "gold": "x", "predicted": "y"}]
+    b = [{"id": "1", "gold": "x", "predicted": "y"}, {"id": "2", "gold": "x", "predicted": "x"}]
+    assert views.filter_ids(a, b, "all") == ["1", "2"]
+    assert views.filter_ids(a, b, "wrong only") == ["2"]
+    assert views.filter_ids(a, b, "A right, B wrong") == ["1"]
+    assert views.filter_ids(a, b, "B right, A wrong") == ["2"]
+    with pytest.raises(ValueError):
+        views.filter_ids(a, b, "everything")
+
+
+def test_mention_errors_and_coref_html():
+    gold = [[[0, 0], [3, 3]], [[5, 6], [8, 8]]]
+    predicted = [[[0, 0], [5, 6]], [[9, 9], [3, 3]]]
+    errors = views.mention_errors(gold, predicted)
+    assert errors[(8, 8)] == "missed" and errors[(9, 9)] == "spurious"
+    assert errors[(0, 0)] == "wrong link" and errors[(5, 6)] == "wrong link"
+    row = {
+        "sentences": [["<i>He</i>", "said", "*so*", "."], ["x"] * 6],
+        "gold_clusters": gold,
+        "predicted_clusters": predicted,
+    }
+    out = views.coref_html(row)
+    assert "&lt;i&gt;He&lt;/i&gt;" in out and "<i>He" not in out and "missed" in out and "<br>" in out
+
+
+def test_relation_html_marks_entities_and_escapes():
+    row = {
+        "tokens": ["<b>Ann</b>", "founded", "Acme"],
+        "subj": [0, 0],
+        "obj": [2, 2],
+        "subj_type": "PERSON",
+        "obj_type": "ORG",
+        "gold": "org:founded_by",
+        "predicted": "no_relation",
+    }
+    out = views.relation_html(row)
+    assert "&lt;b&gt;Ann" in out and "subj:PERSON" in out and "obj:ORG" in out and "wrong" in out
+    assert "not recorded" in views.relation_html({"gold": "a", "predicted": "a"})
+
+
+def test_config_diff():
+    diff = views.config_diff({"train": {"lr": 1, "epochs": 2}}, {"train": {"lr": 2, "epochs": 2}, "x": 1})
+    assert diff.to_dict("records") == [
+        {"key": "train.lr", "run A": "1", "run B": "2"},
+        {"key": "x", "run A": "'<absent>'", "run B": "1"},
+    ]
+
+
+def test_dashboard_command_is_a_thin_streamlit_wrapper(tmp_path):
+    command = dashboard.streamlit_command(str(tmp_path), 8600, ["--theme.base", "dark"])
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith(
+        os.path.join("dashboards", "app.py")
+    )
+    assert command[-3:] == ["--", "--results", str(tmp_path.resolve())]
+    assert command[command.index("--server.port") :][:2] == ["--server.port", "8600"]
+    assert "--theme.base" in command
+    assert str(Path(dashboard.APP).parents[1]) in dashboard.streamlit_env()["PYTHONPATH"]

@@ -1,0 +1,133 @@
+"""The fine-tuning loop: deterministic order, exact resume after an interrupt, NaN stop, batch checks."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spaneval.distributed import DistInfo
+from spaneval.errors import ConfigError, SpanevalError
+from spaneval.train import TrainConfig, batch_indices, finetune, total_steps
+from tasks.base import default_param_groups
+
+CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+class Regressor(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 1)
+        self.drop = torch.nn.Dropout(0.3)  # consumes RNG: resume must restore it
+
+    def forward(self, x, y):
+        return {"loss": torch.nn.functional.mse_loss(self.lin(self.drop(x)).squeeze(-1), y)}
+
+
+def features(n=40):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    return [{"x": x[i], "y": np.float32(x[i].sum())} for i in range(n)]
+
+
+def collate(chunk):
+    return {"x": torch.tensor(np.stack([f["x"] for f in chunk])), "y": torch.tensor([f["y"] for f in chunk])}
+
+
+def train(tmp: Path, cfg: TrainConfig, collate_fn=collate, resume=False, seed=3):
+    torch.manual_seed(0)
+    model = Regressor()
+    summary = finetune(
+        model,
+        features(),
+        collate_fn,
+        default_param_groups(model, cfg.learning_rate, 0.0),
+        cfg,
+        dist=CPU,
+        seed=seed,
+        checkpoint_dir=tmp,
+        resume=resume,
+    )
+    return model, summary
+
+
+CFG = TrainConfig(
+    learning_rate=0.05, batch_size=8, max_steps=12, checkpoint_every_steps=4, log_every_steps=100
+)
+
+
+def test_batch_order_is_a_function_of_seed_and_step():
+    a = batch_indices(7, 40, 8, seed=1)
+    assert np.array_equal(a, batch_indices(7, 40, 8, seed=1))
+    assert not np.array_equal(a, batch_indices(7, 40, 8, seed=2))
+    epoch = np.concatenate([batch_indices(s, 40, 8, seed=1) for s in range(5)])
+    assert sorted(epoch.tolist()) == list(range(40))  # one epoch = a permutation
+    assert len(batch_indices(4, 10, 8, seed=1)) == 8  # batches straddle epoch ends
+
+
+def test_interrupted_run_resumes_to_the_same_losses_and_weights(tmp_path):
+    full_model, full = train(tmp_path / "full", CFG)
+    calls = {"n": 0}
+
+    def interrupting(chunk):
+        calls["n"] += 1
+        if calls["n"] == 7:  # during step 7: the last checkpoint is step 4
+            raise KeyboardInterrupt
+        return collate(chunk)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "cut", CFG, interrupting)
+    resumed_model, resumed = train(tmp_path / "cut", CFG, resume=True)
+    assert resumed.losses == pytest.approx(full.losses, abs=0, rel=0)
+    for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def poisoned(chunk):
+        calls["n"] += 1
+        batch = collate(chunk)
+        if calls["n"] == 6:
+            batch["y"][0] = float("nan")
+        return batch
+
+    with pytest.raises(SpanevalError, match="loss became nan at step 5"):
+        train(tmp_path, CFG, poisoned)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["state"]["step"] == 4
+
+
+def test_batch_size_must_split_over_accumulation():
+    with pytest.raises(ConfigError, match="multiple of processes"):
+        train(Path("/nonexistent"), TrainConfig(batch_size=10, grad_accum_steps=4))
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path):
+    big = TrainConfig(learning_rate=0.05, batch_size=8, max_steps=3, log_every_steps=100)
+    acc = TrainConfig(learning_rate=0.05, batch_size=8, max_steps=3, grad_accum_steps=2, log_every_steps=100)
+
+    def no_dropout(model_cfg):
+        torch.manual_seed(0)
+        model = Regressor()
+        model.drop.p = 0.0
+        finetune(
+            model,
+            features(),
+            collate,
+            default_param_groups(model, 0.05, 0.0),
+            model_cfg,
+            dist=CPU,
+            seed=3,
+            checkpoint_dir=tmp_path / str(model_cfg.grad_accum_steps),
+        )
+        return model.lin.weight.detach()
+
+    assert torch.allclose(no_dropout(big), no_dropout(acc), atol=1e-6)
+
+
+def test_total_steps():
+    assert total_steps(TrainConfig(batch_size=8, epochs=2.0), 40) == 10
+    assert total_steps(TrainConfig(batch_size=8, epochs=0.0), 40) == 0
+    assert total_steps(TrainConfig(batch_size=8, max_steps=3), 40) == 3
