@@ -252,8 +252,8 @@ def _tacred_scores(examples, predictions, cfg) -> Scores:
     breakdowns = data.span_breakdowns(examples, predictions, metrics.TACRED_NEGATIVE)
     breakdowns |= {"per_relation": per_relation, "confusion_matrix": result["confusion"]}
     per_example = [
-        {"id": ex.id, "gold": ex.label, "predicted": p, **metrics.tacred_example_counts(ex.label, p)}
-        for ex, p in zip(examples, predictions, strict=True)
+        {**row, **metrics.tacred_example_counts(row["gold"], row["predicted"])}
+        for row in _prediction_rows(examples, predictions)
     ]
     return Scores({k: result[k] for k in ("precision", "recall", "f1")}, per_example, breakdowns)
 
@@ -349,8 +349,19 @@ def _semeval_scores(examples, predictions, cfg) -> Scores:
 
 
 def _prediction_rows(examples, predictions) -> list[dict]:
+    """Per-example rows: labels for the scorers, the sentence and entities for the example browser."""
     return [
-        {"id": ex.id, "gold": ex.label, "predicted": p} for ex, p in zip(examples, predictions, strict=True)
+        {
+            "id": ex.id,
+            "gold": ex.label,
+            "predicted": p,
+            "tokens": list(ex.tokens),
+            "subj": [ex.subj_start, ex.subj_end],
+            "obj": [ex.obj_start, ex.obj_end],
+            "subj_type": ex.subj_type,
+            "obj_type": ex.obj_type,
+        }
+        for ex, p in zip(examples, predictions, strict=True)
     ]
 
 

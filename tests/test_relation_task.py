@@ -69,7 +69,7 @@ def test_semeval_pipeline_on_bundled_sample(bundled, tmp_path, fmt, classifier):
     assert all(np.isfinite(losses))
     assert 0.0 <= scores.metrics["macro_f1"] <= 100.0
     assert {"f1_by_entity_distance", "f1_by_adjacency", "per_relation"} <= set(scores.breakdowns)
-    assert scores.per_example[0].keys() == {"id", "gold", "predicted"}
+    assert {"id", "gold", "predicted", "tokens", "subj", "obj"} <= scores.per_example[0].keys()
     rel.SEMEVAL2010.write_predictions(tmp_path, test.examples, predictions, scores)
     from tasks.relation_data import score_semeval_files
 
