@@ -1,0 +1,543 @@
+"""Coreference resolution (`coref`): CoNLL-2012-style span ranking with SpanBERT / BERT.
+
+Data: LitBank (`--data litbank`, 10-fold splits, `fold=N`), the bundled two LitBank documents
+(`--data bundled`), local CoNLL files (a file, a directory, or comma-separated files) and
+OntoNotes English from the hub (`--data ontonotes`). Reading, segmentation and span helpers live in
+tasks/coref_data.py, the model in tasks/coref_model.py, the metrics in spaneval/metrics/coref.py.
+
+Singletons: with `singletons=true` (LitBank, OntoGUM annotate them) gold singletons are kept for
+training and scoring, a mention-detection loss is added, and every top span with a positive
+mention score and no antecedent is predicted as a singleton. With `singletons=false` (OntoNotes
+practice) gold singletons are removed before training and scoring and only clusters of two or
+more mentions are predicted, as in Lee et al. (2018) and Joshi et al. (2019).
+
+Where this differs from the released code (mandarjoshi90/coref, the SpanBERT paper's set-up):
+- candidate spans start at a word start and end at a word end (theirs: any subtokens);
+- a training document longer than `max_training_segments` segments becomes several training
+  examples of consecutive segments (theirs: one random window of that many segments per step);
+- encoder and task layers are two groups of one AdamW optimizer sharing the linear warmup/decay
+  schedule and the global gradient clipping of spaneval/train.py (their optimization.py:
+  AdamWeightDecay for BERT with warmup, plain Adam for the task layers with linear decay but no
+  warmup, each clipped to norm 1 separately);
+- the mention-detection loss and singleton prediction (`singletons=true`) are additions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from spaneval.atomic import write_text
+from spaneval.config import option
+from spaneval.errors import SpanevalError
+from spaneval.metrics import coref as metrics
+from tasks.base import DataSplit, Scores, TaskInfo, default_param_groups, file_fingerprint
+from tasks.coref_data import (
+    ONTONOTES_GENRES,
+    CorefDocument,
+    decode_clusters,
+    format_conll,
+    litbank_dir,
+    litbank_split_files,
+    read_conll,
+    segment_bounds,
+)
+from tasks.coref_model import CorefModel
+
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "coref"
+BUNDLED_FILES = {
+    "train": ("74_the_adventures_of_tom_sawyer_brat.conll",),
+    "eval": ("45_anne_of_green_gables_brat.conll",),
+}
+# Hub copy of OntoNotes 5.0 CoNLL-2012 (CC BY-NC-ND 4.0 on the hub; LDC terms for the original).
+# Pinned to the commit that deleted the loading script ("Delete loading script", 0b6f818), so
+# the Parquet files load without remote code; seen on the hub's commit page, not downloaded here
+# (no hub access while writing). Override with hub_revision=<sha>.
+ONTONOTES_HUB = ("ontonotes/conll2012_ontonotesv5", "english_v4", "0b6f81821e048d83872c59ab10defb9007c5a404")
+
+
+@dataclass(frozen=True)
+class CorefConfig:
+    """Options of the coreference task."""
+
+    fold: int = option(0, "LitBank cross-validation fold (0-9)")
+    eval_split: Literal["dev", "test"] = option("dev", "LitBank / OntoNotes split used for evaluation")
+    singletons: bool = option(
+        True, "keep gold singletons and predict singletons (LitBank); false for OntoNotes"
+    )
+    max_segment_len: int = option(
+        384, "subtokens per independently encoded segment, [CLS] and [SEP] included"
+    )
+    max_training_segments: int = option(
+        3, "longer training documents are cut into runs of this many segments"
+    )
+    max_span_width: int = option(30, "longest candidate mention in subtokens")
+    top_span_ratio: float = option(0.4, "mentions kept per subtoken after pruning")
+    max_top_antecedents: int = option(50, "antecedents per mention kept by the coarse scorer")
+    coref_depth: int = option(2, "rounds of antecedent scoring (2 = one higher-order refinement)")
+    ffnn_size: int = option(3000, "hidden size of the mention and pair scorers")
+    ffnn_depth: int = option(1, "hidden layers of the mention and pair scorers")
+    feature_size: int = option(20, "size of width, distance, speaker, genre and segment embeddings")
+    dropout: float = option(0.3, "dropout of the task layers")
+    task_learning_rate: float = option(1e-4, "learning rate of the task layers (encoder: learning_rate)")
+    mention_loss_coef: float = option(1.0, "weight of the mention-detection loss (used only with singletons)")
+    use_genre: bool = option(
+        True, "genre embeddings from OntoNotes document names (bc, bn, mz, nw, pt, tc, wb)"
+    )
+    use_speakers: bool = option(True, "same-speaker embeddings when the data has speakers")
+    hub_revision: str | None = option(None, "commit of the OntoNotes hub data set (None: the pinned one)")
+
+
+# Published configuration: mandarjoshi90/coref experiments.conf (commit efc1586), the set-up of
+# the SpanBERT paper's coreference experiments (Joshi et al. 2020, section 4.2 and Appendix B).
+# Shared there: 20 epochs, one document per step, dropout 0.3, ffnn 3000 x 1, feature size 20,
+# max_span_width 30, top_span_ratio 0.4, 50 antecedents, coref_depth 2, adam_eps 1e-6.
+_SHARED = {
+    "epochs": 20.0,
+    "batch_size": 1,
+    "eval_batch_size": 1,
+    "adam_eps": 1e-6,
+    "warmup_ratio": 0.1,
+    "ffnn_size": 3000,
+    "dropout": 0.3,
+}
+COREF_PRESETS: dict[str, dict[str, Any]] = {
+    # Without --preset: one document per step and the spanbert_base learning rates.
+    "default": {"batch_size": 1, "eval_batch_size": 1, "learning_rate": 2e-5, "task_learning_rate": 1e-4},
+    # spanbert_base: bert_learning_rate 2e-5, task_learning_rate 1e-4, segments of 384, 3 per document.
+    "spanbert-base": {
+        **_SHARED,
+        "learning_rate": 2e-5,
+        "task_learning_rate": 1e-4,
+        "max_segment_len": 384,
+        "max_training_segments": 3,
+    },
+    # spanbert_large: 1e-5 / 3e-4, segments of 512, 3 per document.
+    "spanbert-large": {
+        **_SHARED,
+        "learning_rate": 1e-5,
+        "task_learning_rate": 3e-4,
+        "max_segment_len": 512,
+        "max_training_segments": 3,
+    },
+    # bert_base: 1e-5 / 2e-4, segments of 128, 11 per document.
+    "bert-base": {
+        **_SHARED,
+        "learning_rate": 1e-5,
+        "task_learning_rate": 2e-4,
+        "max_segment_len": 128,
+        "max_training_segments": 11,
+    },
+    # bert_large: 1e-5 / 2e-4, segments of 384, 3 per document.
+    "bert-large": {
+        **_SHARED,
+        "learning_rate": 1e-5,
+        "task_learning_rate": 2e-4,
+        "max_segment_len": 384,
+        "max_training_segments": 3,
+    },
+    # OntoNotes practice: no singletons (Pradhan et al. 2012), genre embeddings on.
+    "ontonotes": {"singletons": False, "use_genre": True},
+    # Small and fast, for the tiny model on CPU (tests, smoke runs).
+    "smoke": {
+        "max_segment_len": 128,
+        "max_training_segments": 2,
+        "ffnn_size": 64,
+        "coref_depth": 1,
+        "max_top_antecedents": 10,
+        "epochs": 1.0,
+        "batch_size": 1,
+        "eval_batch_size": 1,
+    },
+}
+
+
+class CorefTask:
+    info = TaskInfo(
+        name="coref",
+        version="1.0",
+        description="CoNLL-2012-style coreference (span ranking, Lee et al. 2018 + Joshi et al. 2019)",
+        main_metric="conll_f1",
+        data_sources=("litbank", "bundled", "ontonotes"),
+        default_data="bundled",
+        citation="Lee et al. 2018 (NAACL); Joshi et al. 2019 (EMNLP); Bamman et al. 2020 (LitBank, LREC).",
+    )
+    config_cls = CorefConfig
+    presets = COREF_PRESETS
+
+    # --- data -------------------------------------------------------------------------------
+    def load(self, source: str | None, split: str, cfg: CorefConfig) -> DataSplit:
+        source = source or self.info.default_data
+        wanted = "train" if split == "train" else cfg.eval_split
+        if source == "ontonotes":
+            return _load_ontonotes(wanted, cfg)
+        files, described = split_files(source, split, wanted, cfg.fold)
+        docs = [doc for path in files for doc in read_conll(path)]
+        if not docs:
+            raise SpanevalError(f"coref: no documents in {described}")
+        if not cfg.singletons:
+            docs = [drop_singletons(d) for d in docs]
+        return DataSplit(docs, source, described, _fingerprint(files))
+
+    def prepare_tokenizer(self, tokenizer: Any, cfg: CorefConfig) -> Any:
+        if not getattr(tokenizer, "is_fast", False):
+            raise SpanevalError(
+                "coref needs a fast tokenizer (word ids of subtokens); this model has a slow one"
+            )
+        return tokenizer
+
+    # --- encoding and model -------------------------------------------------------------------
+    def encode(
+        self, examples: Sequence[CorefDocument], tokenizer: Any, cfg: CorefConfig, train: bool
+    ) -> list:
+        genres = {g: i for i, g in enumerate(ONTONOTES_GENRES)}
+        features = []
+        for index, doc in enumerate(examples):
+            features.extend(
+                encode_document(
+                    doc,
+                    index,
+                    tokenizer,
+                    max_segment_len=cfg.max_segment_len,
+                    max_segments=cfg.max_training_segments if train else 0,
+                    genre_id=genres.get(doc.genre or "", 0),
+                )
+            )
+        return features
+
+    def collate(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        return pad_batch(features)
+
+    def build_model(self, encoder: Any, tokenizer: Any, cfg: CorefConfig) -> torch.nn.Module:
+        return CorefModel(
+            encoder,
+            max_span_width=cfg.max_span_width,
+            feature_size=cfg.feature_size,
+            ffnn_size=cfg.ffnn_size,
+            ffnn_depth=cfg.ffnn_depth,
+            dropout=cfg.dropout,
+            top_span_ratio=cfg.top_span_ratio,
+            max_top_antecedents=cfg.max_top_antecedents,
+            coref_depth=cfg.coref_depth,
+            num_genres=len(ONTONOTES_GENRES),
+            use_genre=cfg.use_genre,
+            use_speakers=cfg.use_speakers,
+            mention_loss_coef=cfg.mention_loss_coef if cfg.singletons else 0.0,
+            task_learning_rate=cfg.task_learning_rate,
+        )
+
+    def param_groups(self, model: torch.nn.Module, train_cfg: Any) -> list[dict]:
+        """The encoder at learning_rate with weight decay (none on biases and LayerNorm), the task
+        layers at the model's task_learning_rate without weight decay: Joshi et al. (2019) train
+        them with a separate Adam optimizer; here they are a separate AdamW group."""
+        encoder = default_param_groups(model.encoder, train_cfg.learning_rate, train_cfg.weight_decay)
+        task = [p for _, p in model.task_parameters() if p.requires_grad]
+        groups = [*encoder, {"params": task, "lr": model.task_learning_rate, "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
+
+    # --- decoding and scoring -----------------------------------------------------------------
+    def decode(
+        self,
+        examples: Sequence[CorefDocument],
+        features: Sequence[dict],
+        outputs: list[dict],
+        cfg: CorefConfig,
+    ) -> list:
+        """Predicted clusters (word spans) per document, in the order of `examples`."""
+        rows = [
+            {name: out[name][i] for name in ("top_starts", "top_ends", "top_scores", "antecedents")}
+            for out in outputs
+            for i in range(out["top_starts"].shape[0])
+        ]
+        if len(rows) != len(features):
+            raise SpanevalError(f"coref: {len(rows)} model outputs for {len(features)} documents")
+        predictions: list[list] = [[] for _ in examples]
+        for feature, row in zip(features, rows, strict=True):
+            predictions[feature["doc_index"]] = decode_clusters(
+                row["top_starts"],
+                row["top_ends"],
+                row["top_scores"],
+                row["antecedents"],
+                feature["subtoken_to_word"],
+                cfg.singletons,
+            )
+        return predictions
+
+    def score(self, examples: Sequence[CorefDocument], predictions: list, cfg: CorefConfig) -> Scores:
+        return score_predictions(examples, predictions)
+
+    def write_predictions(self, out_dir: Path, examples, predictions: list, scores: Scores) -> None:
+        """predictions.conll (the response) and key.conll (the gold it was scored against), so
+        `spaneval score coref --key key.conll --response predictions.conll` (or the reference
+        Perl scorer) reproduces the metrics."""
+        write_text(Path(out_dir) / "predictions.conll", format_conll(examples, predictions))
+        write_text(Path(out_dir) / "key.conll", format_conll(examples, [d.clusters for d in examples]))
+
+
+def score_predictions(docs: Sequence[CorefDocument], predictions: Sequence) -> Scores:
+    """Official metrics (percentages), per-document counts and span-level breakdowns."""
+    rows, length, kind, distance = [], [], [], []
+    for doc, predicted in zip(docs, predictions, strict=True):
+        counts = metrics.document_counts(doc.clusters, predicted)
+        sentence_of = doc.sentence_of()
+        tags = [r[4] if len(r) > 4 else "_" for r in doc.rows] if doc.rows else None
+        length.append(
+            metrics.mention_bucket_counts(
+                doc.clusters, predicted, lambda m: metrics.length_bucket(m[1] - m[0] + 1)
+            )
+        )
+        kind.append(
+            metrics.mention_bucket_counts(
+                doc.clusters,
+                predicted,
+                lambda m, d=doc, t=tags: metrics.mention_type(
+                    d.words[m[0] : m[1] + 1], t[m[0] : m[1] + 1] if t else None
+                ),
+            )
+        )
+        distance.append(metrics.link_distance_counts(doc.clusters, predicted, sentence_of))
+        rows.append(
+            {
+                "id": doc.doc_id,
+                "sentences": _sentences(doc),
+                "gold_clusters": [[list(m) for m in c] for c in doc.clusters],
+                "predicted_clusters": [[list(m) for m in c] for c in predicted],
+                "counts": counts,
+            }
+        )
+    scores = metrics.to_percent(metrics.aggregate(metrics.sum_counts(r["counts"] for r in rows)))
+    flat = {
+        f"{name}_{k}": v
+        for name, value in scores.items()
+        if isinstance(value, dict)
+        for k, v in value.items()
+    }
+    flat["conll_f1"] = scores["conll_f1"]
+    breakdowns = {
+        "mentions_by_length": metrics.bucket_table(metrics.sum_counts(length), ("1", "2", "3-4", "5+")),
+        "mentions_by_type": metrics.bucket_table(metrics.sum_counts(kind), ("pronoun", "proper", "nominal")),
+        "links_by_sentence_distance": metrics.bucket_table(
+            metrics.sum_counts(distance), ("0", "1", "2-4", "5+")
+        ),
+    }
+    return Scores(flat, rows, breakdowns)
+
+
+def encode_document(
+    doc: CorefDocument, doc_index: int, tokenizer: Any, max_segment_len: int, max_segments: int, genre_id: int
+) -> list[dict]:
+    """Model features of one document: segments of at most max_segment_len subtokens ([CLS] and
+    [SEP] included). With max_segments > 0 (training) a longer document becomes several features
+    of consecutive segments, each with the gold mentions inside it (Joshi et al. instead sample one
+    random window per step); otherwise one feature, without gold, holds the whole document."""
+    pieces = tokenizer(list(doc.words), add_special_tokens=False)["input_ids"]
+    pieces = [p or [tokenizer.unk_token_id] for p in pieces]  # a word the tokenizer drops entirely
+    ids = [t for p in pieces for t in p]
+    to_word = [w for w, p in enumerate(pieces) for _ in p]
+    first = np.cumsum([0] + [len(p) for p in pieces])  # first subtoken of each word (+ end)
+    sentence_of = doc.sentence_of()
+    bounds = segment_bounds(
+        [int(first[e]) for e in doc.sentence_ends],
+        [int(x) for x in first[:-1]],
+        len(ids),
+        max_segment_len - 2,
+    )
+    per_feature = max_segments if max_segments > 0 else len(bounds)
+    speakers = _speaker_ids(doc)
+    features = []
+    for c in range(0, len(bounds), per_feature):
+        chunk = bounds[c : c + per_feature]
+        lo, hi = chunk[0][0], chunk[-1][1]
+        feature = _segments_to_arrays(ids, chunk, tokenizer, max_segment_len)
+        words = to_word[lo:hi]
+        feature.update(
+            sentence_map=np.array([sentence_of[w] for w in words], dtype=np.int64),
+            word_start=np.array([first[w] == lo + i for i, w in enumerate(words)]),
+            word_end=np.array([first[w + 1] - 1 == lo + i for i, w in enumerate(words)]),
+            speaker_ids=np.array([speakers[w] for w in words], dtype=np.int64),
+            genre=genre_id,
+            doc_index=doc_index,
+            subtoken_to_word=words,
+        )
+        if max_segments > 0:
+            feature.update(_gold_arrays(doc, first, lo, hi))
+        features.append(feature)
+    return features
+
+
+def _segments_to_arrays(ids: list[int], bounds: list[tuple[int, int]], tokenizer: Any, length: int) -> dict:
+    n = len(bounds)
+    input_ids = np.full((n, length), tokenizer.pad_token_id, dtype=np.int64)
+    mask = np.zeros((n, length), dtype=np.int64)
+    flat_index, segment_id = [], []
+    for s, (lo, hi) in enumerate(bounds):
+        row = [tokenizer.cls_token_id, *ids[lo:hi], tokenizer.sep_token_id]
+        input_ids[s, : len(row)] = row
+        mask[s, : len(row)] = 1
+        flat_index.extend(s * length + 1 + i for i in range(hi - lo))
+        segment_id.extend([s] * (hi - lo))
+    return {
+        "input_ids": input_ids,
+        "attention_mask": mask,
+        "flat_index": np.array(flat_index, dtype=np.int64),
+        "segment_id": np.array(segment_id, dtype=np.int64),
+    }
+
+
+def _gold_arrays(doc: CorefDocument, first: np.ndarray, lo: int, hi: int) -> dict:
+    """Gold mentions inside subtokens [lo, hi) as chunk-relative subtoken spans, cluster ids from 1."""
+    starts, ends, cluster = [], [], []
+    for c, spans in enumerate(doc.clusters, start=1):
+        for s, e in spans:
+            sub_s, sub_e = int(first[s]), int(first[e + 1]) - 1
+            if lo <= sub_s and sub_e < hi:
+                starts.append(sub_s - lo)
+                ends.append(sub_e - lo)
+                cluster.append(c)
+    return {
+        "gold_starts": np.array(starts, dtype=np.int64),
+        "gold_ends": np.array(ends, dtype=np.int64),
+        "gold_cluster": np.array(cluster, dtype=np.int64),
+    }
+
+
+def _speaker_ids(doc: CorefDocument) -> list[int]:
+    """Speaker of each word as an id in order of appearance (0 when the data has none)."""
+    if doc.speakers is None:
+        return [0] * len(doc.words)
+    ids: dict[str, int] = {}
+    return [ids.setdefault(s, len(ids) + 1) for s in doc.speakers]
+
+
+def pad_batch(features: Sequence[dict]) -> dict[str, torch.Tensor]:
+    """Pad per-document arrays to [batch, ...] tensors (the model loops over documents)."""
+    n_seg = [f["input_ids"].shape[0] for f in features]
+    n_tok = [f["flat_index"].shape[0] for f in features]
+    batch = {
+        "n_segments": torch.tensor(n_seg),
+        "n_subtokens": torch.tensor(n_tok),
+        "genre": torch.tensor([f["genre"] for f in features]),
+    }
+    for name, size in (("input_ids", max(n_seg)), ("attention_mask", max(n_seg))):
+        batch[name] = _stack(features, name, size)
+    for name in ("flat_index", "sentence_map", "word_start", "word_end", "speaker_ids", "segment_id"):
+        batch[name] = _stack(features, name, max(n_tok))
+    if "gold_starts" in features[0]:  # training features carry gold mentions: the model adds "loss"
+        n_gold = [f["gold_starts"].shape[0] for f in features]
+        for name in ("gold_starts", "gold_ends", "gold_cluster"):
+            batch[name] = _stack(features, name, max(1, max(n_gold)))
+        batch["n_gold"] = torch.tensor(n_gold)
+    return batch
+
+
+def _stack(features: Sequence[dict], name: str, size: int) -> torch.Tensor:
+    first = features[0][name]
+    out = np.zeros((len(features), size, *first.shape[1:]), dtype=first.dtype)
+    for i, f in enumerate(features):
+        out[i, : f[name].shape[0]] = f[name]
+    return torch.from_numpy(out)
+
+
+def _sentences(doc: CorefDocument) -> list[list[str]]:
+    out, start = [], 0
+    for end in doc.sentence_ends:
+        out.append(list(doc.words[start:end]))
+        start = end
+    return out
+
+
+def drop_singletons(doc: CorefDocument) -> CorefDocument:
+    return replace(doc, clusters=tuple(c for c in doc.clusters if len(c) > 1))
+
+
+def split_files(source: str, split: str, wanted: str, fold: int) -> tuple[list[Path], str]:
+    """(CoNLL files, how to name them in the record) of a bundled, LitBank or local source.
+
+    split: the runner's "train" / "eval"; wanted: "train", "dev" or "test".
+    """
+    if source == "bundled":
+        return [BUNDLED_DIR / name for name in BUNDLED_FILES[split]], str(
+            BUNDLED_DIR / BUNDLED_FILES[split][0]
+        )
+    if source == "litbank":
+        root = litbank_dir()
+        return litbank_split_files(root, fold, wanted), str(
+            root / "tenfold_splits" / str(fold) / f"{wanted}.ids"
+        )
+    files = local_files(source, wanted)
+    return files, str(files[0]) if len(files) == 1 else _describe(files)
+
+
+def local_files(source: str, split: str) -> list[Path]:
+    """CoNLL files for `--data`: one file, comma-separated files, or a directory. In a directory,
+    files whose name contains the split ("train", "dev", "test") are used when there are any,
+    else all *conll files (then training and evaluation read the same files)."""
+    paths = [Path(p.strip()).expanduser() for p in source.split(",") if p.strip()]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise SpanevalError(
+            f"coref: no data source {str(missing[0])!r} (known: litbank, bundled, ontonotes, or CoNLL files)"
+        )
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*conll") if p.is_file())
+            chosen = [p for p in found if split in p.name] or found
+            files.extend(chosen)
+        else:
+            files.append(path)
+    if not files:
+        raise SpanevalError(f"coref: no *conll files in {source}")
+    return files
+
+
+def _describe(files: Sequence[Path]) -> str:
+    """Several files as 'DIR/{a.conll,b.conll}' (one directory) or 'a.conll;b.conll'."""
+    parents = {f.parent for f in files}
+    if len(parents) == 1:
+        return f"{files[0].parent}/{{{','.join(f.name for f in files)}}}"
+    return ";".join(map(str, files))
+
+
+def _fingerprint(files: Sequence[Path]) -> str:
+    if len(files) == 1:
+        return file_fingerprint(files[0])
+    import hashlib
+
+    h = hashlib.sha256("".join(file_fingerprint(f) for f in files).encode())
+    return "sha256:" + h.hexdigest()
+
+
+def _load_ontonotes(split: str, cfg: CorefConfig) -> DataSplit:
+    """OntoNotes English (CoNLL-2012, english_v4) from the hub; fails fast offline."""
+    from spaneval.errors import HubUnavailableError
+    from spaneval.hub import hub_offline, require_hub
+    from tasks.coref_data import document_from_hub
+
+    repo, subset, pinned = ONTONOTES_HUB
+    revision = cfg.hub_revision or pinned
+    what = f"data set {repo} ({subset}, {split}) @ {revision or 'main'}"
+    ways_out = "  - pass local CoNLL-2012 files: --data DIR (e.g. the *_gold_conll files of the LDC release)"
+    if not hub_offline():
+        require_hub(what, ways_out)
+    import datasets
+
+    hub_split = {"train": "train", "dev": "validation", "test": "test"}[split]
+    try:
+        ds = datasets.load_dataset(repo, subset, split=hub_split, revision=revision)
+    except (ConnectionError, OSError, ValueError) as err:
+        raise HubUnavailableError(f"could not load {what}: {err}\nWays to proceed:\n{ways_out}") from None
+    docs = [document_from_hub(row) for row in ds]
+    if not cfg.singletons:
+        docs = [drop_singletons(d) for d in docs]
+    return DataSplit(
+        docs, "ontonotes", None, f"hub:{repo}/{subset}@{revision or 'main'}:{hub_split}", revision
+    )
+
+
+COREF = CorefTask()

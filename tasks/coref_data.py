@@ -1,0 +1,481 @@
+"""CoNLL-2012 coreference files: a strict reader, a writer, and the pure span helpers around them.
+
+Format (Pradhan et al. 2012): `#begin document (NAME); part NNN` ... `#end document`, one token
+per line, a blank line between sentences, the coreference column last: `-`, `_` or empty
+(LitBank) for none, else items `(7` (opens a mention of cluster 7), `7)` (closes the innermost
+open mention of 7) and `(7)` (one-token mention), usually `|`-joined (the scorer's test files
+also run them together: `(1(1`). Items are read left to right; the reference scorer instead
+takes all one-token mentions, then all opens, then all closes of a cell, which differs only for
+a cell like `7)|(7` (it pairs that close with the new open).
+
+Columns are tab-separated when a line has tabs (LitBank, whose last field is empty for "no
+mention"; one stray trailing tab is ignored), else whitespace-separated (OntoNotes).
+
+Strict: a bracket still open at `#end document`, a close of a cluster with no open mention, a
+document without `#end document`, a column count that changes within the file, or a malformed
+coreference item is a DataError naming the file, the document and the line.
+
+Columns used: 0 document id, 3 word (files with at least 5 columns), 9 speaker (files with at
+least 12 columns, i.e. full CoNLL-2012), last: coreference. Files of 2 to 4 columns (the
+scorer's test cases) have no word column.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spaneval.errors import DataError, SpanevalError
+from spaneval.metrics.coref import score_documents, to_percent
+
+Span = tuple[int, int]  # inclusive word indices within the document
+Cluster = tuple[Span, ...]
+
+ONTONOTES_GENRES = ("bc", "bn", "mz", "nw", "pt", "tc", "wb")
+_BEGIN = re.compile(r"^#\s*begin document\s*(.*?)\s*$")
+_HEADER = re.compile(r"^\((.*)\);?\s*(?:part\s+(\S+))?$")
+_END = re.compile(r"^#\s*end document")
+_ITEM = re.compile(r"\|?(?:\((\d+)\)|\((\d+)|(\d+)\))")
+
+
+@dataclass(frozen=True)
+class CorefDocument:
+    """One document part with its gold clusters (word spans, inclusive)."""
+
+    name: str
+    part: str | None  # as written in the header ("0", "000"), None when the header has no part
+    words: tuple[str, ...]
+    sentence_ends: tuple[int, ...]  # exclusive word index where each sentence ends
+    clusters: tuple[Cluster, ...]
+    speakers: tuple[str, ...] | None = None
+    genre: str | None = None
+    rows: tuple[tuple[str, ...], ...] | None = field(default=None, repr=False, compare=False)
+    path: str = ""
+
+    @property
+    def key(self) -> tuple[str, int | str | None]:
+        """(name, part) used to match key and response documents; part 0 == part 000."""
+        part = self.part
+        return self.name, int(part) if part is not None and part.isdigit() else part
+
+    @property
+    def doc_id(self) -> str:
+        return self.name if self.part is None else f"{self.name}/part{self.part}"
+
+    def sentence_of(self) -> list[int]:
+        """Sentence index of every word."""
+        out, start = [], 0
+        for i, end in enumerate(self.sentence_ends):
+            out.extend([i] * (end - start))
+            start = end
+        return out
+
+
+def genre_of(name: str) -> str | None:
+    """OntoNotes genre from a document name like 'bc/cctv/00/cctv_0000' (None if not OntoNotes)."""
+    head = name.split("/", 1)[0]
+    return head if head in ONTONOTES_GENRES and "/" in name else None
+
+
+def parse_coref_cell(
+    cell: str, word: int, open_spans: dict[int, list[int]], where: str
+) -> list[tuple[int, Span | None]]:
+    """Mentions completed at `word` by one coreference cell, as (cluster label, span).
+
+    An opening bracket yields (label, None), so callers can order clusters by first appearance
+    of their label, as the reference scorer does. `open_spans` maps cluster label -> stack of
+    start words and is updated in place. `where` names the file, document and line for errors.
+    """
+    if cell in ("-", "_", ""):
+        return []
+    done: list[tuple[int, Span | None]] = []
+    pos = 0
+    while pos < len(cell):
+        match = _ITEM.match(cell, pos)
+        if match is None or (pos == 0 and cell.startswith("|")):
+            raise ValueError(f"{where}: malformed coreference cell {cell!r} at character {pos}")
+        pos = match.end()
+        single, opening, closing = match.groups()
+        if single is not None:
+            done.append((int(single), (word, word)))
+        elif opening is not None:
+            open_spans.setdefault(int(opening), []).append(word)
+            done.append((int(opening), None))
+        else:
+            stack = open_spans.get(int(closing))
+            if not stack:
+                raise ValueError(f"{where}: cluster {closing} is closed but has no open mention")
+            done.append((int(closing), (stack.pop(), word)))
+    return done
+
+
+class _DocBuilder:
+    """Accumulates the lines of one document."""
+
+    def __init__(self, header: str, path: str, line_no: int):
+        match = _HEADER.match(header)
+        self.name, self.part = (match.group(1), match.group(2)) if match else (header, None)
+        self.path, self.begin_line = path, line_no
+        self.words: list[str] = []
+        self.speakers: list[str] = []
+        self.rows: list[tuple[str, ...]] = []
+        self.sentence_ends: list[int] = []
+        self.open_spans: dict[int, list[int]] = {}
+        self.open_lines: dict[int, list[int]] = {}
+        self.labels: dict[int, list[Span]] = {}
+
+    def where(self, line_no: int) -> str:
+        return f"document {self.name!r} part {self.part}, line {line_no}"
+
+    def add_token(self, columns: list[str], line_no: int) -> None:
+        word = len(self.words)
+        n = len(columns)
+        self.words.append(columns[3] if n >= 5 else "_")
+        self.speakers.append(columns[9] if n >= 12 else "_")
+        self.rows.append(tuple(columns[:-1]))
+        for label, span in parse_coref_cell(columns[-1], word, self.open_spans, self.where(line_no)):
+            spans = self.labels.setdefault(label, [])
+            if span is not None:
+                spans.append(span)
+
+    def end_sentence(self) -> None:
+        if self.words and (not self.sentence_ends or self.sentence_ends[-1] != len(self.words)):
+            self.sentence_ends.append(len(self.words))
+
+    def finish(self, line_no: int) -> CorefDocument:
+        dangling = {label: starts for label, starts in self.open_spans.items() if starts}
+        if dangling:
+            label, starts = next(iter(dangling.items()))
+            raise ValueError(
+                f"{self.where(line_no)}: mention of cluster {label} opened at word {starts[-1]} "
+                "is never closed before #end document"
+            )
+        self.end_sentence()
+        has_speakers = any(s not in ("_", "-") for s in self.speakers)
+        return CorefDocument(
+            name=self.name,
+            part=self.part,
+            words=tuple(self.words),
+            sentence_ends=tuple(self.sentence_ends),
+            clusters=tuple(tuple(spans) for spans in self.labels.values()),
+            speakers=tuple(self.speakers) if has_speakers else None,
+            genre=genre_of(self.name),
+            rows=tuple(self.rows),
+            path=self.path,
+        )
+
+
+def split_columns(line: str) -> list[str]:
+    """Tab-separated fields when the line has tabs (LitBank leaves the last one empty for "no
+    mention"), else whitespace-separated fields (OntoNotes aligns columns with spaces)."""
+    line = line.rstrip("\r\n")
+    if "\t" in line:
+        return [field.strip() for field in line.split("\t")]
+    return line.split()
+
+
+def read_conll(path: str | Path) -> list[CorefDocument]:
+    """All documents of a CoNLL-2012 file, strictly validated (see module docstring)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataError(path, None, f"cannot read the file: {exc.strerror}") from None
+    try:
+        return _parse_lines(lines, str(path))
+    except ValueError as exc:
+        raise DataError(path, None, str(exc)) from None
+
+
+def _parse_lines(lines: Sequence[str], path: str) -> list[CorefDocument]:
+    docs: list[CorefDocument] = []
+    current: _DocBuilder | None = None
+    n_columns: int | None = None
+    for line_no, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        begin = _BEGIN.match(line)
+        if begin:
+            if current is not None:
+                raise ValueError(f"{current.where(line_no)}: #begin document before #end document")
+            current = _DocBuilder(begin.group(1), path, line_no)
+        elif _END.match(line):
+            if current is None:
+                raise ValueError(f"line {line_no}: #end document without #begin document")
+            docs.append(current.finish(line_no))
+            current = None
+        elif not line:
+            if current is not None:
+                current.end_sentence()
+        elif current is None:
+            raise ValueError(f"line {line_no}: text outside a #begin document / #end document block")
+        elif line.startswith("#"):
+            raise ValueError(f"{current.where(line_no)}: unexpected comment line {line!r}")
+        else:
+            columns = split_columns(raw)
+            n_columns = n_columns or len(columns)
+            if len(columns) == n_columns + 1 and not columns[-1]:
+                columns.pop()  # a stray trailing tab (the scorer's own test files have some)
+            if len(columns) != n_columns or len(columns) < 2:
+                raise ValueError(
+                    f"{current.where(line_no)}: {len(columns)} columns, expected {n_columns} "
+                    "(column count must not change within a file, at least 2)"
+                )
+            current.add_token(columns, line_no)
+    if current is not None:
+        raise ValueError(
+            f"{current.where(current.begin_line)}: document has no #end document (file ends first)"
+        )
+    return docs
+
+
+def coref_column(n_words: int, clusters: Iterable[Iterable[Span]]) -> list[str]:
+    """The coreference cell of every word for `clusters` (cluster i gets label i).
+
+    Per word: closes of mentions that started earlier (innermost first), then opens of mentions
+    that end later (outermost first), then one-word mentions, so reading left to right restores
+    exactly these spans.
+    """
+    closes: list[list[tuple[int, str]]] = [[] for _ in range(n_words)]
+    opens: list[list[tuple[int, str]]] = [[] for _ in range(n_words)]
+    singles: list[list[str]] = [[] for _ in range(n_words)]
+    for label, cluster in enumerate(clusters):
+        for start, end in cluster:
+            if start == end:
+                singles[start].append(f"({label})")
+            else:
+                opens[start].append((-end, f"({label}"))
+                closes[end].append((-start, f"{label})"))
+    cells = []
+    for w in range(n_words):
+        items = [s for _, s in sorted(closes[w])] + [s for _, s in sorted(opens[w])] + singles[w]
+        cells.append("|".join(items) if items else "-")
+    return cells
+
+
+def format_document(doc: CorefDocument, clusters: Sequence[Sequence[Span]]) -> str:
+    """One document in CoNLL-2012 format with `clusters` in the coreference column.
+
+    Keeps the document's original columns when it was read from a file, so the output aligns
+    token for token with the key and the reference scorer accepts it.
+    """
+    header = f"#begin document ({doc.name});" + (f" part {doc.part}" if doc.part is not None else "")
+    cells = coref_column(len(doc.words), clusters)
+    out, start = [header], 0
+    for end in doc.sentence_ends:
+        for w in range(start, end):
+            row = doc.rows[w] if doc.rows else (doc.name, doc.part or "0", str(w - start), doc.words[w])
+            out.append("\t".join((*row, cells[w])))
+        out.append("")
+        start = end
+    out.append("#end document")
+    return "\n".join(out) + "\n"
+
+
+def format_conll(docs: Sequence[CorefDocument], clusters: Sequence[Sequence[Sequence[Span]]]) -> str:
+    """Several documents, each with its clusters, as one CoNLL-2012 file's text."""
+    if len(docs) != len(clusters):
+        raise ValueError(f"{len(docs)} documents but {len(clusters)} cluster lists")
+    return "".join(format_document(d, c) for d, c in zip(docs, clusters, strict=True))
+
+
+def pair_documents(
+    key_docs: Sequence[CorefDocument],
+    response_docs: Sequence[CorefDocument],
+    key_path: str,
+    response_path: str,
+) -> list[tuple[CorefDocument, CorefDocument]]:
+    """(key, response) document pairs matched by (name, part); DataError on any mismatch.
+
+    A document missing from either side, a repeated document, or key and response documents with
+    different token counts is an error.
+    """
+
+    def by_key(docs: Sequence, path: str) -> dict:
+        out: dict = {}
+        for doc in docs:
+            if doc.key in out:
+                raise DataError(path, doc.doc_id, "document appears twice")
+            out[doc.key] = doc
+        return out
+
+    keys, responses = by_key(key_docs, key_path), by_key(response_docs, response_path)
+    missing = [keys[k].doc_id for k in keys if k not in responses]
+    if missing:
+        problem = f"{len(missing)} key document(s) missing from the response"
+        raise DataError(response_path, missing[0], problem)
+    extra = [responses[k].doc_id for k in responses if k not in keys]
+    if extra:
+        problem = f"{len(extra)} response document(s) not in the key {key_path}"
+        raise DataError(response_path, extra[0], problem)
+    pairs = []
+    for k, key_doc in keys.items():
+        response_doc = responses[k]
+        _check_aligned(key_doc, response_doc, response_path)
+        pairs.append((key_doc, response_doc))
+    return pairs
+
+
+def _check_aligned(key_doc, response_doc, response_path: str) -> None:
+    """Same token count; words may differ (the scorer's own test responses replace some)."""
+    if len(key_doc.words) != len(response_doc.words):
+        raise DataError(
+            response_path,
+            response_doc.doc_id,
+            f"{len(response_doc.words)} tokens but the key document has {len(key_doc.words)}: "
+            "key and response must align token for token",
+        )
+
+
+def score_conll_files(key_path: str, response_path: str) -> dict:
+    """Score a response CoNLL file against a key file, as the reference scorer does.
+
+    Returns {metric: {recall, precision, f1}} for muc, bcub, ceafm, ceafe, blanc, lea and
+    "mentions" (mention detection), plus "conll_f1": all as percentages (the scorer's scale), and
+    "documents": the number of documents scored.
+    """
+    pairs = pair_documents(read_conll(key_path), read_conll(response_path), str(key_path), str(response_path))
+    scores = score_documents((k.clusters, r.clusters) for k, r in pairs)
+    return {**to_percent(scores), "documents": len(pairs)}
+
+
+LITBANK_HOW_TO_GET = (
+    "LitBank (CC BY 4.0) is at https://github.com/dbamman/litbank: put its coref/conll/ and "
+    "coref/tenfold_splits/ (or our copy, ../shared/data/coref/litbank) in one directory and set "
+    "SPANEVAL_LITBANK=DIR or pass --data DIR"
+)
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def litbank_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The LitBank directory (with conll/ and tenfold_splits/): `explicit`, $SPANEVAL_LITBANK,
+    $SPANEVAL_SHARED_DATA/coref/litbank, or ../shared/data/coref/litbank beside the checkout."""
+    candidates = [explicit, os.environ.get("SPANEVAL_LITBANK")]
+    if os.environ.get("SPANEVAL_SHARED_DATA"):
+        candidates.append(Path(os.environ["SPANEVAL_SHARED_DATA"]) / "coref" / "litbank")
+    candidates.append(_REPO.parent / "shared" / "data" / "coref" / "litbank")
+    for cand in candidates:
+        if cand and (Path(cand) / "conll").is_dir():
+            return Path(cand)
+    raise SpanevalError(
+        f"LitBank not found (looked in {', '.join(map(str, filter(None, candidates)))}). {LITBANK_HOW_TO_GET}"
+    )
+
+
+def litbank_split_files(root: Path, fold: int, split: str) -> list[Path]:
+    """CoNLL files of one split ("train", "dev" or "test") of the standard 10-fold LitBank split.
+
+    The split files list brat names (`105_persuasion_brat.tsv`); the CoNLL file has the same stem.
+    """
+    ids_path = root / "tenfold_splits" / str(fold) / f"{split}.ids"
+    if not ids_path.is_file():
+        raise SpanevalError(f"no LitBank split file {ids_path} (folds are 0-9; splits train, dev, test)")
+    files = []
+    for line_no, line in enumerate(ids_path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        path = root / "conll" / (Path(line.strip()).stem + ".conll")
+        if not path.is_file():
+            raise DataError(ids_path, f"line {line_no}", f"no CoNLL file {path} for {line.strip()!r}")
+        files.append(path)
+    return files
+
+
+def segment_bounds(
+    sentence_ends: Sequence[int], word_starts: Sequence[int], n_subtokens: int, max_len: int
+) -> list[tuple[int, int]]:
+    """Split subtokens [0, n_subtokens) into consecutive [start, end) segments of <= max_len.
+
+    Each segment ends at the last sentence end that fits, else at the last word start that fits
+    (a sentence longer than a segment), else at max_len (a word longer than a segment): the
+    "independent" set-up of Joshi et al. (2019). `sentence_ends` and `word_starts` are sorted
+    subtoken offsets.
+    """
+    if max_len < 1:
+        raise ValueError(f"max_len must be positive, got {max_len}")
+    bounds, start = [], 0
+    while start < n_subtokens:
+        limit = start + max_len
+        if limit >= n_subtokens:
+            end = n_subtokens
+        else:
+            end = _last_in(sentence_ends, start, limit) or _last_in(word_starts, start, limit) or limit
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def _last_in(sorted_offsets: Sequence[int], low: int, high: int) -> int | None:
+    """The largest offset o with low < o <= high, or None."""
+    i = bisect.bisect_right(sorted_offsets, high) - 1
+    return sorted_offsets[i] if i >= 0 and sorted_offsets[i] > low else None
+
+
+def document_from_hub(example: dict) -> CorefDocument:
+    """A CorefDocument from one example of the hub data set `conll2012_ontonotesv5` (english_v4).
+
+    Its sentences carry `words`, `speaker` and `coref_spans` ([cluster id, start, end] with
+    sentence-relative inclusive word indices) and `part_id`.
+    """
+    words: list[str] = []
+    speakers: list[str] = []
+    sentence_ends: list[int] = []
+    labels: dict[int, list[Span]] = {}
+    for sentence in example["sentences"]:
+        offset = len(words)
+        words.extend(sentence["words"])
+        speakers.extend([sentence.get("speaker") or "_"] * len(sentence["words"]))
+        sentence_ends.append(len(words))
+        for cluster_id, start, end in sentence["coref_spans"]:
+            labels.setdefault(int(cluster_id), []).append((offset + int(start), offset + int(end)))
+    name = example["document_id"]
+    part = example["sentences"][0].get("part_id", 0) if example["sentences"] else 0
+    return CorefDocument(
+        name=name,
+        part=f"{int(part):03d}",
+        words=tuple(words),
+        sentence_ends=tuple(sentence_ends),
+        clusters=tuple(tuple(sorted(spans)) for spans in labels.values()),
+        speakers=tuple(speakers) if any(s != "_" for s in speakers) else None,
+        genre=genre_of(name),
+        path="hub",
+    )
+
+
+def decode_clusters(
+    top_starts: Sequence[int],
+    top_ends: Sequence[int],
+    top_scores: Sequence[float],
+    antecedents: Sequence[int],
+    subtoken_to_word: Sequence[int],
+    singletons: bool,
+) -> list[list[Span]]:
+    """Clusters of word spans from the model's top spans and predicted antecedents.
+
+    A span joins the cluster of its antecedent (index into the top spans, -1: none; padding has
+    start -1). With `singletons`, a span without antecedent or anaphor whose mention score is
+    positive is a one-mention cluster.
+    """
+    cluster_of: dict[int, int] = {}
+    members: list[list[int]] = []
+    for i, antecedent in enumerate(antecedents):
+        if top_starts[i] < 0 or antecedent < 0:
+            continue
+        if antecedent not in cluster_of:
+            cluster_of[antecedent] = len(members)
+            members.append([antecedent])
+        cluster_of[i] = cluster_of[antecedent]
+        members[cluster_of[i]].append(i)
+    if singletons:
+        members += [
+            [i]
+            for i in range(len(antecedents))
+            if top_starts[i] >= 0 and i not in cluster_of and top_scores[i] > 0
+        ]
+    return [
+        sorted((subtoken_to_word[int(top_starts[i])], subtoken_to_word[int(top_ends[i])]) for i in cluster)
+        for cluster in members
+    ]
