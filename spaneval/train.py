@@ -43,7 +43,7 @@ class TrainConfig:
     grad_accum_steps: int = option(1, "micro-batches per optimizer step")
     eval_batch_size: int = option(64, "examples per forward pass at prediction time")
     eval_every_steps: int = option(0, "evaluate every N steps and keep the best weights (0: only at the end)")
-    checkpoint_every_steps: int = option(200, "write a resumable checkpoint every N steps (and at the end)")
+    checkpoint_every_steps: int = option(200, "resumable checkpoint every N steps (0: only at the end)")
     log_every_steps: int = option(10, "print a progress line every N steps")
     precision: Literal["auto", "fp32", "bf16"] = option("auto", "auto: bf16 autocast on GPU, float32 on CPU")
     compile: bool = option(False, "torch.compile the model (GPU)")
@@ -186,7 +186,9 @@ def finetune(
             )
         if evaluate is not None and cfg.eval_every_steps and state["step"] % cfg.eval_every_steps == 0:
             _evaluate_and_keep_best(model, evaluate, state, checkpoint_dir, dist)
-        if state["step"] % cfg.checkpoint_every_steps == 0 or state["step"] == steps:
+        if state["step"] == steps or (
+            cfg.checkpoint_every_steps and state["step"] % cfg.checkpoint_every_steps == 0
+        ):
             save_checkpoint(ckpt, model, optimizer, scheduler, state, dist)
 
     if state["best_step"] is not None and (checkpoint_dir / "best_model.pt").is_file():

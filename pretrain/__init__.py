@@ -1,0 +1,1 @@
+"""SpanBERT and BERT pretraining: corpus shards, blocks, masking, heads, objectives and the loop."""
