@@ -1,0 +1,102 @@
+"""CLI in process (help, ls, errors) and once as an installed package, from another directory."""
+
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from spaneval.cli import BENCHES, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("run", "score", "pretrain", "quickstart", "report", "ls", "dashboard", "bench"):
+        assert cmd in out
+
+
+def test_ls_lists_tasks_models_presets_and_keys(capsys):
+    assert main(["ls"]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "squad",
+        "squad_v2",
+        "mrqa",
+        "coref",
+        "tacred",
+        "semeval2010",
+        "spanbert",
+        "bert-large",
+        "tiny",
+        "paper",
+        "spanbert-nosbo",
+        "learning_rate",
+        "passage_first",
+        "segment_ids",
+    ):
+        assert name in out, name
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "squad", "--model", "tiny", "max_seq_lne=3"], "Did you mean 'max_seq_len'"),
+        (["run", "squad", "--model", "tiny", "--preset", "papr"], "Did you mean 'paper'"),
+        (["run", "squad", "--model", "tiny", "--data", "/no/such/file.json"], "no data source"),
+        (["run", "squad", "--model", "/no/such/model/dir"], "does not exist"),
+        (["score", "squad", "--data", "x.json"], "needs --predictions"),
+        (["score", "sqaud"], "Did you mean 'squad'"),
+        (["bench", "qa-decod"], "Did you mean 'qa-decode'"),
+        (["run"], "needs a task and --model"),
+    ],
+)
+def test_user_errors_are_one_line_messages(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_unknown_positional_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ls", "extra"])
+    assert exit_info.value.code == 2
+
+
+def test_every_benchmark_module_exists():
+    import importlib
+
+    for module in BENCHES.values():
+        assert callable(importlib.import_module(module).main)
+
+
+@pytest.mark.slow
+def test_non_editable_install_runs_from_any_directory(tmp_path):
+    """`pip install .` (not -e) gives a working `python -m spaneval` with its bundled data."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--no-deps", str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = (
+        "import spaneval, tasks.qa, pathlib; "
+        "assert 'site-packages' in spaneval.__file__, spaneval.__file__; "
+        "d = pathlib.Path(spaneval.__file__).parent / 'data'; "
+        "assert (d / 'squad' / 'dev-sample.json').is_file() and (d / 'vocab').is_dir(); "
+        "assert any((d / 'corpus').glob('*.txt.gz')) and any((d / 'coref').glob('*.conll'))"
+    )
+    subprocess.run([py, "-c", probe], check=True, cwd=elsewhere, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [py, "-m", "spaneval", "ls"], capture_output=True, text=True, cwd=elsewhere, timeout=120
+    )
+    assert out.returncode == 0 and "squad_v2" in out.stdout, out.stderr
