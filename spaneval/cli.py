@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
     _quiet_libraries()
     parser = build_parser()
-    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args, extra = parser.parse_known_args(argv)
+    args.command_line = "python -m spaneval " + shlex.join(argv)
     # argparse binds a trailing nargs="*" positional only once, so key=value items that follow options
     # arrive here; anything else is a genuine error.
     if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
@@ -112,6 +115,12 @@ def _add_run(sub) -> None:
     p.add_argument("--patch", default=None, help="label patch file (TACRev / Re-TACRED): patch=FILE")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--keep-checkpoint", action="store_true", help="keep the resumable checkpoint afterwards")
+    p.add_argument("--save-model", action="store_true", help="save the fine-tuned model in RUN_DIR/model")
+    p.add_argument(
+        "--lowercase",
+        action="store_true",
+        help="lowercase like the hub copy of the SpanBERT tokenizer (default: cased, as it was trained)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(func=run)
 
@@ -167,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
             overrides=tuple(overrides.items()),
             revision=args.revision,
             keep_checkpoint=args.keep_checkpoint,
+            save_model=args.save_model,
+            command=args.command_line,
+            lowercase=args.lowercase,
         )
         run_task(req)
     return 0
@@ -196,6 +208,8 @@ def score(args: argparse.Namespace) -> int:
         result = func(args.data, args.predictions, args.patch)
     else:
         result = func(*(getattr(args, name) for name in required))
+    for warning in result.pop("warnings", None) or []:
+        print(f"spaneval: warning: {warning}", file=sys.stderr)
     print(json.dumps(result, indent=1))
     return 0
 

@@ -126,11 +126,15 @@ def _looks_cased(path: Path) -> bool:
     return not (lower and "uncased" in path.name)
 
 
-def load_tokenizer(model: ResolvedModel) -> Any:
-    """The fast tokenizer of `model`, with lowercasing forced off for cased models."""
+def load_tokenizer(model: ResolvedModel, lowercase: bool = False) -> Any:
+    """The fast tokenizer of `model`, with lowercasing forced off for cased models.
+
+    `lowercase=True` reproduces the hub copy of SpanBERT's tokenizer, which lowercases although the
+    model is cased (a known pitfall; recorded with the result either way).
+    """
     from transformers import AutoTokenizer
 
-    kwargs = {"do_lower_case": False} if model.cased else {}
+    kwargs = {"do_lower_case": True} if lowercase else ({"do_lower_case": False} if model.cased else {})
     return AutoTokenizer.from_pretrained(model.path, local_files_only=True, **kwargs)
 
 

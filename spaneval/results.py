@@ -30,8 +30,9 @@ def utc_now() -> dt.datetime:
 
 def model_slug(name: str) -> str:
     """A directory-safe name for a model name or path."""
-    base = Path(name).name if os.sep in name else name
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-") or "model"
+    parts = Path(name).parts
+    base = "-".join(parts[-2:]) if os.sep in name else name  # a path: its last two parts
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "model"
 
 
 def new_run_dir(results_dir: Path, task: str, model: str, seed: int) -> Path:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spaneval.atomic import write_json
+from spaneval.atomic import write_dir, write_json
 from spaneval.config import apply_overrides, to_dict
 from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
 from spaneval.errors import SpanevalError
@@ -41,6 +41,9 @@ class RunRequest:
     overrides: tuple[tuple[str, str], ...] = ()
     revision: str | None = None
     keep_checkpoint: bool = False
+    save_model: bool = False
+    lowercase: bool = False  # reproduce the hub SpanBERT tokenizer's lowercasing (default: cased, as trained)
+    command: str = ""  # the command line as typed (recorded with the result)
 
 
 def build_configs(task: Any, preset: str | None, overrides: dict[str, str]) -> dict[str, Any]:
@@ -75,13 +78,15 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
     eval_split = task.load(req.eval_data or req.data, "eval", task_cfg)
     if train_split.path and train_split.path == eval_split.path:
         log(dist, f"WARNING: training and evaluating on the same file {train_split.path}")
-    tokenizer = task.prepare_tokenizer(load_tokenizer(model_ref), task_cfg)
+    tokenizer = task.prepare_tokenizer(load_tokenizer(model_ref, req.lowercase), task_cfg)
     train_features = task.encode(train_split.examples, tokenizer, task_cfg, True)
     eval_features = task.encode(eval_split.examples, tokenizer, task_cfg, False)
     model = task.build_model(load_encoder(model_ref), tokenizer, task_cfg)
     run_dir = resume_dir or _shared_run_dir(req, dist)
     if dist.is_main and resume_dir is None:
         write_json(run_dir / RUN_ARGS_FILE, dataclasses.asdict(req))
+        # the tokenizer (with any task tokens, e.g. entity masks) travels with the checkpoint
+        write_dir(run_dir / "checkpoint" / "tokenizer", tokenizer.save_pretrained)
     log(
         dist,
         f"{req.task}: {len(train_split.examples)} train examples ({len(train_features)} features), "
@@ -127,6 +132,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         "metrics": scores.metrics,
         "breakdowns": scores.breakdowns,
         "training": {
+            "train_features": len(train_features),
             "steps": summary.steps,
             "examples_seen": summary.examples_seen,
             "train_wall_s": round(summary.train_wall_s, 3),
@@ -135,7 +141,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
             "losses": summary.losses,
         },
         "environment": environment(dist.device, dist.world_size),
-        "command": command_line(),
+        "command": req.command or command_line(),
         "started_at": started.isoformat(timespec="seconds"),
     }
     record["wall_s"] = round(time.perf_counter() - t0, 3)
@@ -143,11 +149,25 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         round(record["wall_s"] * dist.world_size / 3600, 6) if dist.device.type == "cuda" else 0.0
     )
     write_record(run_dir, record, scores.per_example)
+    if req.save_model:
+        write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task.info.name, task_cfg))
     if not req.keep_checkpoint:
         shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     main_value = scores.metrics[task.info.main_metric]
     log(dist, f"{task.info.main_metric} = {main_value:.2f}; record {run_dir / 'record.json'}")
     return run_dir
+
+
+def save_task_model(out: Path, model, tokenizer, task_name: str, task_cfg) -> None:
+    """The fine-tuned task model: weights (safetensors), tokenizer, encoder config, task config."""
+    from safetensors.torch import save_model
+
+    save_model(model, str(out / "task_model.safetensors"))
+    tokenizer.save_pretrained(out)
+    encoder = getattr(model, "encoder", None)
+    if encoder is not None and hasattr(encoder, "config"):
+        encoder.config.save_pretrained(out)
+    write_json(out / "task.json", {"task": task_name, "config": to_dict(task_cfg)})
 
 
 def _predict_and_score(task, model, split, features, task_cfg, train_cfg, dist):

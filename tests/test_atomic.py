@@ -32,4 +32,4 @@ def test_interrupted_directory_write_keeps_the_old_directory(tmp_path: Path):
 def test_run_dirs_never_clash(tmp_path: Path):
     dirs = {new_run_dir(tmp_path, "squad", "../models/my model", seed=1) for _ in range(50)}
     assert len(dirs) == 50
-    assert all(d.parent.name == "my-model" for d in dirs)
+    assert all(d.parent.name == "models-my-model" for d in dirs)

@@ -1,0 +1,137 @@
+"""QA fine-tuning throughput: our loop's step against Hugging Face BertForQuestionAnswering.
+
+Both train on the same real SQuAD windows (384/128), the same batch size, SDPA attention and bf16
+autocast on GPU. Ours trims each batch to its longest window (dynamic padding) and uses fused
+AdamW; the baseline pads every window to max_seq_len as run_qa.py does (pad_to_max_length=True).
+Prints one JSON line with examples/s of both and the ratio. Usage:
+    python -m spaneval bench finetune [--size base|tiny] [--steps 30] [--batch 32] [--data SQUAD.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BUNDLED_TRAIN = Path(__file__).resolve().parents[1] / "data" / "squad" / "train-sample.json"
+SIZES = {"base": (768, 12, 12, 3072), "tiny": (128, 2, 2, 512)}
+
+
+def _config(size: str):
+    from transformers import BertConfig
+
+    hidden, layers, heads, ff = SIZES[size]
+    return BertConfig(
+        vocab_size=28996,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ff,
+        max_position_embeddings=512,
+    )
+
+
+def _windows(data: Path, max_seq_len: int):
+    from spaneval.models import bundled_tokenizer
+    from tasks.qa_data import read_squad
+    from tasks.qa_windows import encode_windows
+
+    examples, _ = read_squad(data, strict=False)
+    return encode_windows(examples, bundled_tokenizer(), max_seq_len=max_seq_len, doc_stride=128)
+
+
+def _time_steps(step, batches, device: torch.device, warmup: int = 3) -> float:
+    for b in batches[:warmup]:
+        step(b)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for b in batches[warmup:]:
+        step(b)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def _stepper(model, device: torch.device):
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-5, fused=device.type == "cuda" or None)
+    amp = device.type == "cuda"
+
+    def step(batch: dict) -> None:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(**batch)
+        loss = out["loss"] if isinstance(out, dict) else out.loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from transformers import BertForQuestionAnswering, BertModel
+
+    from tasks.qa import SQUAD
+    from tasks.qa_model import SpanExtractionModel
+
+    p = argparse.ArgumentParser(prog="spaneval bench finetune")
+    p.add_argument("--size", choices=sorted(SIZES), default="base")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--max-seq-len", type=int, default=384)
+    p.add_argument("--data", default=str(BUNDLED_TRAIN))
+    args = p.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    feats = _windows(Path(args.data), args.max_seq_len)
+    order = np.random.default_rng(0).permutation(len(feats))
+    n = (args.steps + 3) * args.batch
+    chunks = [
+        [feats[int(i)] for i in order[np.arange(s, s + args.batch) % len(order)]]
+        for s in range(0, n, args.batch)
+    ]
+    ours_batches = [SQUAD.collate(c) for c in chunks]
+    hf_batches = [_pad_full(b, args.max_seq_len) for b in ours_batches]
+    cfg = _config(args.size)
+    torch.manual_seed(0)
+    ours = (
+        SpanExtractionModel(BertModel(cfg, add_pooling_layer=False, attn_implementation="sdpa"))
+        .to(device)
+        .train()
+    )
+    ours_s = _time_steps(_stepper(ours, device), ours_batches, device)
+    del ours
+    torch.manual_seed(0)
+    hf = BertForQuestionAnswering._from_config(cfg, attn_implementation="sdpa").to(device).train()
+    hf_s = _time_steps(_stepper(hf, device), hf_batches, device)
+    timed = args.steps * args.batch
+    mean_len = float(np.mean([b["input_ids"].shape[1] for b in ours_batches]))
+    result = {
+        "bench": "finetune",
+        "size": args.size,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "batch": args.batch,
+        "steps": args.steps,
+        "max_seq_len": args.max_seq_len,
+        "windows": len(feats),
+        "ours_examples_per_s": round(timed / ours_s, 2),
+        "hf_examples_per_s": round(timed / hf_s, 2),
+        "speedup": round(hf_s / ours_s, 3),
+        "mean_batch_len_ours": round(mean_len, 1),
+        "precision": "bf16-autocast" if device.type == "cuda" else "fp32",
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _pad_full(batch: dict, max_seq_len: int) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if v.dim() == 2:
+            v = torch.nn.functional.pad(v, (0, max_seq_len - v.shape[1]))
+        out[k] = v
+    return out

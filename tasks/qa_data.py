@@ -1,0 +1,343 @@
+"""Extractive QA data: validated readers for SQuAD v1.1/v2.0 JSON and MRQA 2019 jsonl(.gz).
+
+Every question becomes one `QAExample`. Readers return `(examples, warnings)`; bad input raises
+`DataError(path, "article <title>, question <qid>", problem)`. An answer whose text is not at its
+`answer_start` is repaired by taking the occurrence of the text nearest to the given start (with a
+warning); an answer whose text does not occur in the context at all raises, or with `strict=False`
+is dropped with a warning (a question left without answers is then dropped too).
+
+`Answer.start == -1` marks a text-only gold answer (kept for scoring, never used as a training label):
+MRQA `answers` strings that do not occur in the context, and, when scoring, SQuAD answers that cannot
+be located.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from spaneval.errors import DataError
+from spaneval.metrics import qa_analysis, squad
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A gold answer: its text and character start in the context (-1: text only, position unknown)."""
+
+    text: str
+    start: int
+
+
+@dataclass(frozen=True)
+class QAExample:
+    """One question over one context; `answers` is empty exactly when `is_impossible`."""
+
+    qid: str
+    title: str
+    context: str
+    question: str
+    answers: tuple[Answer, ...]
+    is_impossible: bool
+
+
+def _where(title: object, qid: object = None) -> str:
+    return f"article {title}" + (f", question {qid}" if qid is not None else "")
+
+
+def _load_json(path: Path) -> object:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(path, None, "file is empty; expected SQuAD JSON {'version': ..., 'data': [...]}")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise DataError(path, None, f"not UTF-8 text (byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise DataError(path, None, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+
+
+def _field(obj: object, key: str, kind: type | tuple[type, ...], path: Path, where: str) -> object:
+    if not isinstance(obj, dict):
+        raise DataError(path, where, f"expected a JSON object, got {type(obj).__name__}")
+    if key not in obj:
+        raise DataError(path, where, f"missing field {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise DataError(path, where, f"field {key!r} must be {names}, got {type(value).__name__}")
+    return value
+
+
+def occurrences(context: str, text: str) -> list[int]:
+    """Every start offset (overlapping occurrences included) of `text` in `context`."""
+    found, pos = [], context.find(text)
+    while pos != -1 and text:
+        found.append(pos)
+        pos = context.find(text, pos + 1)
+    return found
+
+
+def locate_answer(context: str, text: str, start: int) -> int | None:
+    """`start` if `text` is there, else the occurrence nearest to `start`, else None."""
+    if start >= 0 and context.startswith(text, start):
+        return start
+    found = occurrences(context, text)
+    return min(found, key=lambda pos: (abs(pos - start), pos)) if found else None
+
+
+@dataclass
+class _Reader:
+    """Context for validating one file: where to report, how to treat unlocatable answers."""
+
+    path: Path
+    on_unlocated: str  # "raise", "drop" or "keep" (keep: Answer(text, -1), used for scoring)
+    warnings: list[str]
+
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(f"{self.path}, {where}: {message}")
+
+    def answer(self, context: str, text: str, start: int, where: str) -> Answer | None:
+        pos = locate_answer(context, text, start)
+        if pos == start:
+            return Answer(text, start)
+        if pos is not None:
+            self.warn(where, f"answer {text!r} is not at answer_start {start}; using offset {pos}")
+            return Answer(text, pos)
+        problem = f"answer {text!r} (answer_start {start}) does not occur in the context"
+        if self.on_unlocated == "raise":
+            raise DataError(self.path, where, problem + " (use strict=False to drop such answers)")
+        if self.on_unlocated == "keep":
+            return Answer(text, -1)
+        self.warn(where, problem + "; dropped")
+        return None
+
+
+def _squad_answers(r: _Reader, qa: dict, context: str, where: str) -> tuple[Answer, ...]:
+    raw = _field(qa, "answers", list, r.path, where)
+    answers = []
+    for i, ans in enumerate(raw):
+        at = f"{where}, answer {i}"
+        text = _field(ans, "text", str, r.path, at)
+        start = _field(ans, "answer_start", int, r.path, at)
+        found = r.answer(context, text, start, where)
+        if found is not None:
+            answers.append(found)
+    return tuple(answers)
+
+
+def _squad_question(r: _Reader, qa: object, title: str, context: str, seen: set) -> QAExample | None:
+    qid = _field(qa, "id", str, r.path, _where(title))
+    where = _where(title, qid)
+    if qid in seen:
+        raise DataError(r.path, where, "duplicate question id")
+    seen.add(qid)
+    question = _field(qa, "question", str, r.path, where)
+    impossible = qa.get("is_impossible", False)
+    if not isinstance(impossible, bool):
+        raise DataError(r.path, where, "field 'is_impossible' must be true or false")
+    answers = _squad_answers(r, qa, context, where)
+    if impossible and qa["answers"]:
+        raise DataError(r.path, where, "is_impossible is true but 'answers' is not empty")
+    if not impossible and not qa["answers"]:
+        raise DataError(r.path, where, "answerable question (is_impossible false or absent) has no answers")
+    if not impossible and not answers:
+        r.warn(where, "no answer could be located; question dropped")
+        return None
+    return QAExample(qid, title, context, question, answers, impossible)
+
+
+def _squad_examples(r: _Reader, data: object) -> Iterator[QAExample]:
+    if not isinstance(data, dict) or "data" not in data:
+        raise DataError(r.path, None, "expected a JSON object with a 'data' list (SQuAD format)")
+    if not isinstance(data["data"], list):
+        raise DataError(r.path, None, f"'data' must be a list, got {type(data['data']).__name__}")
+    seen: set[str] = set()
+    for a, article in enumerate(data["data"]):
+        title = article.get("title", f"#{a}") if isinstance(article, dict) else f"#{a}"
+        paragraphs = _field(article, "paragraphs", list, r.path, _where(title))
+        for p, paragraph in enumerate(paragraphs):
+            where = f"{_where(title)}, paragraph {p}"
+            context = _field(paragraph, "context", str, r.path, where)
+            if not context.strip():
+                raise DataError(r.path, where, "empty context")
+            for qa in _field(paragraph, "qas", list, r.path, where):
+                example = _squad_question(r, qa, str(title), context, seen)
+                if example is not None:
+                    yield example
+
+
+def read_squad(path: str | Path, *, strict: bool = True) -> tuple[list[QAExample], list[str]]:
+    """Read official SQuAD v1.1 / v2.0 JSON into validated examples, plus repair warnings."""
+    return _read_squad(Path(path), "raise" if strict else "drop")
+
+
+def _read_squad(path: Path, on_unlocated: str) -> tuple[list[QAExample], list[str]]:
+    reader = _Reader(path, on_unlocated, [])
+    examples = list(_squad_examples(reader, _load_json(path)))
+    if not examples:
+        raise DataError(path, None, "no questions found")
+    return examples, reader.warnings
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, object]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(path, f"line {lineno}", f"malformed JSON at column {e.colno}: {e.msg}") from e
+
+
+def _mrqa_span_answers(r: _Reader, qa: dict, context: str, where: str) -> list[Answer]:
+    answers = []
+    for d, detected in enumerate(_field(qa, "detected_answers", list, r.path, where)):
+        for span in _field(detected, "char_spans", list, r.path, f"{where}, detected answer {d}"):
+            ok = isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)
+            if not ok or not 0 <= span[0] <= span[1] < len(context):
+                raise DataError(r.path, where, f"char_span {span!r} is not [start, end] inside the context")
+            text = context[span[0] : span[1] + 1]  # MRQA char spans are inclusive
+            if detected.get("text") not in (None, text):
+                r.warn(where, f"detected answer {detected['text']!r} differs from its span {text!r}")
+            if Answer(text, span[0]) not in answers:
+                answers.append(Answer(text, span[0]))
+    return answers
+
+
+def _mrqa_question(r: _Reader, qa: object, title: str, context: str) -> QAExample:
+    qid = _field(qa, "qid", str, r.path, _where(title))
+    where = _where(title, qid)
+    question = _field(qa, "question", str, r.path, where)
+    answers = _mrqa_span_answers(r, qa, context, where)
+    located = {a.text for a in answers}
+    for text in _field(qa, "answers", list, r.path, where):
+        if isinstance(text, str) and text not in located:
+            found = occurrences(context, text)
+            answers.append(Answer(text, found[0] if found else -1))
+            located.add(text)
+    if not answers:
+        raise DataError(r.path, where, "question has no answers")
+    return QAExample(qid, title, context, question, tuple(answers), False)
+
+
+def read_mrqa(path: str | Path) -> tuple[list[QAExample], list[str]]:
+    """Read an MRQA 2019 shared-task file (jsonl or jsonl.gz, header line first).
+
+    Answers: one per distinct `detected_answers[*].char_spans` entry (positioned, used as labels),
+    then each `answers` string not already covered, at its first occurrence or -1 (text only).
+    The title is the header's dataset name.
+    """
+    path = Path(path)
+    reader, examples, title = _Reader(path, "raise", []), [], None
+    for lineno, obj in _jsonl_lines(path):
+        if title is None:
+            header = obj.get("header") if isinstance(obj, dict) else None
+            if not isinstance(header, dict):
+                raise DataError(path, f"line {lineno}", "first line must be the MRQA header {'header': ...}")
+            title = str(header.get("dataset", path.stem))
+            continue
+        context = _field(obj, "context", str, path, f"line {lineno}")
+        if not context.strip():
+            raise DataError(path, f"line {lineno}", "empty context")
+        for qa in _field(obj, "qas", list, path, f"line {lineno}"):
+            examples.append(_mrqa_question(reader, qa, title, context))
+    if title is None:
+        raise DataError(path, None, "file is empty; expected an MRQA header line and context lines")
+    if not examples:
+        raise DataError(path, None, "no questions found")
+    return examples, reader.warnings
+
+
+def _load_str_map(path: Path, value_kind: type | tuple[type, ...], what: str) -> dict:
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise DataError(path, None, f"expected a JSON object {{question id: {what}}}")
+    for qid, value in data.items():
+        if not isinstance(value, value_kind) or isinstance(value, bool):
+            raise DataError(path, f"question {qid}", f"expected {what}, got {type(value).__name__}")
+    return data
+
+
+def _score_rows(examples: list[QAExample], preds: dict, na_probs: dict | None, version_2: bool) -> list[dict]:
+    """Per-question rows for the aggregators; a missing prediction scores 0 and is never switched."""
+    score = squad.score_v2 if version_2 else squad.score_v1
+    rows = []
+    for ex in examples:
+        gold = [a.text for a in ex.answers]
+        answered = ex.qid in preds
+        exact, f1 = score(gold, preds[ex.qid]) if answered else (0, 0.0)
+        row = {"id": ex.qid, "exact": exact, "f1": f1, "has_answer": bool(gold)}
+        if version_2:
+            row["pred_empty"] = answered and preds[ex.qid] == ""
+            if na_probs is not None:
+                row["na_prob"] = float(na_probs[ex.qid]) if answered else float("-inf")
+        rows.append(row)
+    return rows
+
+
+def _check_na_probs(na_probs: dict, preds: dict, examples: list[QAExample], path: Path) -> None:
+    for ex in examples:
+        if ex.qid in preds and ex.qid not in na_probs:
+            raise DataError(path, f"question {ex.qid}", "no no-answer probability for a predicted question")
+
+
+def _official_metrics(rows: list[dict], na_probs: dict | None, version_2: bool) -> dict:
+    if not version_2:
+        return squad.aggregate_v1(rows)
+    if na_probs is None:
+        return squad.aggregate_v2(rows)
+    # The v2.0 script sweeps qids in the na-prob file's order; keep that order for ties.
+    order = {qid: i for i, qid in enumerate(na_probs)}
+    ordered = sorted(rows, key=lambda r: order.get(r["id"], -1))
+    return squad.aggregate_v2(ordered, best_thresh=True)
+
+
+def score_squad_files(
+    data_path: str | Path,
+    predictions_path: str | Path,
+    na_prob_path: str | Path | None = None,
+    version_2: bool = False,
+) -> dict:
+    """What `spaneval score squad|squad_v2` prints: the official metrics plus `analysis`.
+
+    Keys follow the official scripts (v1.1: exact_match, f1; v2.0: exact, f1, total, HasAns_*,
+    NoAns_*, and with na-probs best_exact(_thresh), best_f1(_thresh)), then `analysis` (the
+    span-level tables of `spaneval.metrics.qa_analysis`, predictions located in the context by
+    text) and `warnings` (missing predictions, repaired gold offsets, unknown ids).
+    Missing predictions score 0; a question missing from the na-prob file is never switched to
+    "no answer" by the threshold sweep.
+    """
+    data_path, predictions_path = Path(data_path), Path(predictions_path)
+    examples, warnings = _read_squad(data_path, "keep")
+    preds = _load_str_map(predictions_path, str, "an answer string")
+    na_probs = None if na_prob_path is None else _load_str_map(Path(na_prob_path), (int, float), "a number")
+    if na_probs is not None:
+        _check_na_probs(na_probs, preds, examples, Path(na_prob_path))
+    known = {ex.qid for ex in examples}
+    missing = [ex.qid for ex in examples if ex.qid not in preds]
+    if missing:
+        first = missing[0]
+        warnings.append(
+            f"{predictions_path}: {len(missing)} questions have no prediction, scored 0 (first: {first})"
+        )
+    unknown = [qid for qid in preds if qid not in known]
+    if unknown:
+        first = unknown[0]
+        warnings.append(
+            f"{predictions_path}: {len(unknown)} predictions for unknown question ids (first: {first})"
+        )
+    if not version_2 and any(ex.is_impossible for ex in examples):
+        warnings.append(
+            f"{data_path}: has unanswerable questions (SQuAD v2.0); they score 0 here, use squad_v2"
+        )
+    rows = _score_rows(examples, preds, na_probs, version_2)
+    result = dict(_official_metrics(rows, na_probs, version_2))
+    scores = {r["id"]: (r["exact"], r["f1"]) for r in rows}
+    result["analysis"] = qa_analysis.analyze(qa_analysis.analysis_items(examples, preds, scores))
+    result["warnings"] = warnings
+    return result
