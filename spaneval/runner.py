@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from spaneval.atomic import write_dir, write_json
 from spaneval.config import apply_overrides, to_dict
 from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
@@ -108,6 +110,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         checkpoint_dir=run_dir / "checkpoint",
         evaluate=evaluate,
         resume=resume_dir is not None,
+        lengths=feature_lengths(train_features),
     )
     if not dist.is_main:
         return None
@@ -156,6 +159,16 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
     main_value = scores.metrics[task.info.main_metric]
     log(dist, f"{task.info.main_metric} = {main_value:.2f}; record {run_dir / 'record.json'}")
     return run_dir
+
+
+def feature_lengths(features) -> np.ndarray | None:
+    """Tokens per feature (from attention masks) for length-grouped batching; None if unknown."""
+    mask = getattr(features, "attention_mask", None)
+    if mask is not None:
+        return np.asarray(mask).sum(axis=1)
+    if len(features) and "attention_mask" in features[0]:
+        return np.array([int(np.asarray(f["attention_mask"]).sum()) for f in features])
+    return None
 
 
 def save_task_model(out: Path, model, tokenizer, task_name: str, task_cfg) -> None:

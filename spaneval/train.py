@@ -8,6 +8,7 @@ The order of training examples is a pure function of (seed, step): step k uses p
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import random
@@ -47,6 +48,7 @@ class TrainConfig:
     log_every_steps: int = option(10, "print a progress line every N steps")
     precision: Literal["auto", "fp32", "bf16"] = option("auto", "auto: bf16 autocast on GPU, float32 on CPU")
     compile: bool = option(False, "torch.compile the model (GPU)")
+    group_by_length: bool = option(True, "batch examples of similar length (less padding; see batch_indices)")
 
 
 @dataclass
@@ -66,17 +68,45 @@ def total_steps(cfg: TrainConfig, n_examples: int) -> int:
     return math.ceil(cfg.epochs * n_examples / cfg.batch_size)
 
 
-def batch_indices(step: int, n_examples: int, batch_size: int, seed: int) -> np.ndarray:
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(seed: int, epoch: int, n_examples: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n_examples)
+
+
+def random_batch(step: int, n_examples: int, batch_size: int, seed: int) -> np.ndarray:
     """Example indices of global batch `step`: positions [step*B, (step+1)*B) of the epoch permutations."""
     start = step * batch_size
     out, pos = [], start
     while pos < start + batch_size:
         epoch, offset = divmod(pos, n_examples)
-        perm = np.random.default_rng([seed, epoch]).permutation(n_examples)
         take = min(n_examples - offset, start + batch_size - pos)
-        out.append(perm[offset : offset + take])
+        out.append(_epoch_permutation(seed, epoch, n_examples)[offset : offset + take])
         pos += take
     return np.concatenate(out)
+
+
+LENGTH_GROUP_BATCHES = 50
+
+
+def batch_indices(
+    step: int, n_examples: int, batch_size: int, seed: int, lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """Global batch `step`. With `lengths`, batches are length-grouped: the examples of 50 consecutive
+    random batches are sorted by length and re-cut, and the 50 new batches taken in random order.
+
+    Each example is still seen once per epoch; the batch holds examples of similar length, so dynamic
+    padding trims most of the padding (SQuAD at 384: mean padded length 363 -> 186 tokens).
+    """
+    if lengths is None:
+        return random_batch(step, n_examples, batch_size, seed)
+    group, position = divmod(step, LENGTH_GROUP_BATCHES)
+    first = group * LENGTH_GROUP_BATCHES
+    pool = np.concatenate(
+        [random_batch(s, n_examples, batch_size, seed) for s in range(first, first + LENGTH_GROUP_BATCHES)]
+    )
+    by_length = pool[np.argsort(-lengths[pool], kind="stable")].reshape(LENGTH_GROUP_BATCHES, batch_size)
+    order = np.random.default_rng([seed, 1, group]).permutation(LENGTH_GROUP_BATCHES)
+    return by_length[order[position]]
 
 
 def linear_schedule(warmup_steps: int, total: int) -> Callable[[int], float]:
@@ -117,6 +147,7 @@ def finetune(
     checkpoint_dir: Path,
     evaluate: Callable[[torch.nn.Module], float] | None = None,
     resume: bool = False,
+    lengths: np.ndarray | None = None,
 ) -> TrainSummary:
     """Train `model` in place on `features`; returns what happened. Best weights are loaded at the end."""
     per_rank = cfg.batch_size // (dist.world_size * cfg.grad_accum_steps)
@@ -151,7 +182,9 @@ def finetune(
     t0, loss_value = time.perf_counter(), float("nan")
     while state["step"] < steps:
         step = state["step"]
-        idx = batch_indices(step, len(features), cfg.batch_size, seed)
+        idx = batch_indices(
+            step, len(features), cfg.batch_size, seed, lengths if cfg.group_by_length else None
+        )
         mine = idx[
             dist.rank * per_rank * cfg.grad_accum_steps : (dist.rank + 1) * per_rank * cfg.grad_accum_steps
         ]

@@ -131,3 +131,16 @@ def test_total_steps():
     assert total_steps(TrainConfig(batch_size=8, epochs=2.0), 40) == 10
     assert total_steps(TrainConfig(batch_size=8, epochs=0.0), 40) == 0
     assert total_steps(TrainConfig(batch_size=8, max_steps=3), 40) == 3
+
+
+def test_length_grouped_batches_cover_the_same_examples_with_less_padding():
+    rng = np.random.default_rng(0)
+    n, bs = 1000, 8
+    lengths = rng.integers(20, 384, size=n)
+    steps = range(50)  # one group of 50 batches
+    grouped = [batch_indices(s, n, bs, seed=5, lengths=lengths) for s in steps]
+    plain = [batch_indices(s, n, bs, seed=5) for s in steps]
+    assert sorted(np.concatenate(grouped).tolist()) == sorted(np.concatenate(plain).tolist())
+    padded = lambda batches: sum(lengths[b].max() * len(b) for b in batches)  # noqa: E731
+    assert padded(grouped) < 0.7 * padded(plain)
+    assert np.array_equal(grouped[7], batch_indices(7, n, bs, seed=5, lengths=lengths))  # a function of step

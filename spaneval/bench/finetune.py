@@ -4,7 +4,9 @@ Both train on the same real SQuAD windows (384/128), the same batch size, SDPA a
 autocast on GPU. Ours trims each batch to its longest window (dynamic padding) and uses fused
 AdamW; the baseline pads every window to max_seq_len as run_qa.py does (pad_to_max_length=True).
 Prints one JSON line with examples/s of both and the ratio. Usage:
-    python -m spaneval bench finetune [--size base|tiny] [--steps 30] [--batch 32] [--data SQUAD.json]
+    python -m spaneval bench finetune [--size base|tiny] [--batch 32] [--data SQUAD.json]
+Ours batches windows of similar length (the loop's default group_by_length); both time the same
+50 batches' examples after 3 warm-up steps.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from spaneval.train import LENGTH_GROUP_BATCHES, batch_indices
 
 BUNDLED_TRAIN = Path(__file__).resolve().parents[1] / "data" / "squad" / "train-sample.json"
 SIZES = {"base": (768, 12, 12, 3072), "tiny": (128, 2, 2, 512)}
@@ -81,25 +85,26 @@ def main(argv: list[str] | None = None) -> dict:
 
     p = argparse.ArgumentParser(prog="spaneval bench finetune")
     p.add_argument("--size", choices=sorted(SIZES), default="base")
-    p.add_argument("--steps", type=int, default=30)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--max-seq-len", type=int, default=384)
     p.add_argument("--data", default=str(BUNDLED_TRAIN))
     args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     feats = _windows(Path(args.data), args.max_seq_len)
-    order = np.random.default_rng(0).permutation(len(feats))
-    n = (args.steps + 3) * args.batch
-    chunks = [
-        [feats[int(i)] for i in order[np.arange(s, s + args.batch) % len(order)]]
-        for s in range(0, n, args.batch)
+    lengths = feats.attention_mask.sum(axis=1)
+    # timed: steps 0..49 (one length group; the same examples in both); warm-up: 3 later batches
+    steps = [*range(LENGTH_GROUP_BATCHES, LENGTH_GROUP_BATCHES + 3), *range(LENGTH_GROUP_BATCHES)]
+    ours_batches = [
+        SQUAD.collate(_rows(feats, batch_indices(s, len(feats), args.batch, 0, lengths))) for s in steps
     ]
-    ours_batches = [SQUAD.collate(c) for c in chunks]
-    hf_batches = [_pad_full(b, args.max_seq_len) for b in ours_batches]
+    hf_batches = [
+        _pad_full(SQUAD.collate(_rows(feats, batch_indices(s, len(feats), args.batch, 0))), args.max_seq_len)
+        for s in steps
+    ]
     cfg = _config(args.size)
     torch.manual_seed(0)
     ours = (
-        SpanExtractionModel(BertModel(cfg, add_pooling_layer=False, attn_implementation="sdpa"))
+        SpanExtractionModel(BertModel._from_config(cfg, add_pooling_layer=False, attn_implementation="sdpa"))
         .to(device)
         .train()
     )
@@ -108,14 +113,14 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     hf = BertForQuestionAnswering._from_config(cfg, attn_implementation="sdpa").to(device).train()
     hf_s = _time_steps(_stepper(hf, device), hf_batches, device)
-    timed = args.steps * args.batch
+    timed = LENGTH_GROUP_BATCHES * args.batch
     mean_len = float(np.mean([b["input_ids"].shape[1] for b in ours_batches]))
     result = {
         "bench": "finetune",
         "size": args.size,
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "batch": args.batch,
-        "steps": args.steps,
+        "steps": LENGTH_GROUP_BATCHES,
         "max_seq_len": args.max_seq_len,
         "windows": len(feats),
         "ours_examples_per_s": round(timed / ours_s, 2),
@@ -126,6 +131,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(json.dumps(result), flush=True)
     return result
+
+
+def _rows(feats, idx) -> list[dict]:
+    return [feats[int(i)] for i in idx]
 
 
 def _pad_full(batch: dict, max_seq_len: int) -> dict:
