@@ -1,0 +1,621 @@
+"""The pretraining loop: plain PyTorch, readable top to bottom.
+
+    python -m spaneval pretrain --objective spanbert --preset tiny --corpus DIR --output OUT [key=value ...]
+    torchrun --nproc_per_node=8 -m spaneval pretrain --objective spanbert --preset base ...
+
+One process or many (DDP under torchrun: gloo on CPU, nccl on GPU), bf16 autocast + SDPA + fused
+AdamW (+ optional torch.compile) on GPU, float32 on CPU, gradient accumulation up to the global
+batch. OUT gets `checkpoint/` (model, optimizer, scheduler, step, every rank's data position and
+RNG states; written atomically), `metrics.jsonl` (one row per step), `tensorboard/`, and at the
+end `model/` (a save_pretrained directory) and `train_summary.json` (per-rank data digests and
+weight hashes: ranks must have seen different data and must end with identical weights).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pretrain.blocks import BlockStream, TokenizerSpecials
+from pretrain.corpus import BUNDLED_CORPUS, build_shards
+from pretrain.heads import sbo_targets
+from pretrain.model import IGNORE, build_model, load_for_continued_pretraining, save_pretrained
+from pretrain.objectives import Objective, get_objective, masking_config
+from pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
+from spaneval.atomic import write_bytes, write_json
+from spaneval.config import parse_overrides, to_dict
+from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
+from spaneval.errors import ConfigError, SpanevalError
+from spaneval.models import ResolvedModel, bundled_tokenizer, cache_root, load_tokenizer, resolve_model
+from spaneval.train import linear_schedule, rng_states, set_rng_states
+from tasks.base import default_param_groups
+
+MODEL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "mlm_labels",
+    "sbo_left",
+    "sbo_right",
+    "sbo_pos",
+    "nsp_labels",
+)
+LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
+
+
+class TrainingDivergedError(SpanevalError):
+    """The loss or the gradient became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class RunState:
+    """What advances with every optimizer step (saved in the checkpoint)."""
+
+    step: int = 0
+    tokens_seen: int = 0  # non-padding tokens, all processes
+    wall_s: float = 0.0
+    data_digest: str = field(default_factory=lambda: hashlib.sha256().hexdigest())  # this rank's batches
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+
+def pretrain(
+    objective: str,
+    preset: str,
+    corpus: str | None,
+    output: str,
+    overrides: dict[str, str],
+    init: str | None = None,
+    resume: bool = False,
+) -> Path:
+    """Pretrain `objective` with `preset` (+ overrides) on `corpus`; returns OUTPUT/model.
+
+    corpus: text files, a directory of them, or a `datasets` text data set (None: the bundled
+    sample). init: continue from a save_pretrained directory or a registered model name.
+    resume: continue the checkpoint in OUTPUT exactly where it stopped.
+    """
+    corpus = corpus or str(BUNDLED_CORPUS)
+    obj = get_objective(objective)
+    cfg = resolve_config(preset, overrides)
+    dist = init_distributed()
+    threads = torch.get_num_threads()
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        model_dir = _pretrain(obj, preset, cfg, corpus, Path(output), init, resume, dist)
+    except BaseException:
+        # No barrier here: another rank may already be gone. Ranks fail together on divergence
+        # because every rank checks the same all-reduced loss.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        raise
+    finally:
+        torch.set_num_threads(threads)
+    shutdown_distributed()
+    return model_dir
+
+
+def _pretrain(
+    obj: Objective,
+    preset: str,
+    cfg: PretrainConfig,
+    corpus: str,
+    out: Path,
+    init: str | None,
+    resume: bool,
+    dist: DistInfo,
+) -> Path:
+    device, started = dist.device, time.perf_counter()
+    ckpt_dir = out / "checkpoint"
+    if (ckpt_dir / "trainer.pt").is_file() and not resume:
+        raise ConfigError(
+            f"{out} already holds a checkpoint: pass --resume to continue it, or a new --output"
+        )
+
+    # Data: tokenise once into shards (rank 0 first; the others reuse them), then this rank's blocks.
+    init_model = resolve_init(init)
+    init_dir = init_model.path if init_model else None
+    tokenizer = load_pretraining_tokenizer(init_model)
+    shards = build_shards_once(corpus, tokenizer, cfg, dist)
+    loader = BatchLoader(make_block_stream(shards, tokenizer, obj, cfg, dist), device, cfg.sbo_max_targets)
+
+    # Model, optimizer, schedule. Same seed on every rank: identical initial weights.
+    torch.manual_seed(cfg.seed)
+    model = _initial_model(cfg, obj, tokenizer, init_dir, dist).to(device)
+    groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
+    optimizer = torch.optim.AdamW(
+        groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=device.type == "cuda" or None
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.warmup_steps, cfg.max_steps))
+    torch.manual_seed(cfg.seed + 7919 * (dist.rank + 1))  # dropout differs between ranks
+    state = RunState()
+    if resume and (ckpt_dir / "trainer.pt").is_file():
+        state = load_checkpoint(ckpt_dir, model, optimizer, scheduler, loader, obj, cfg, dist)
+        log(dist, f"resumed from {ckpt_dir} at step {state.step}")
+    elif resume:
+        log(dist, f"--resume: no checkpoint in {ckpt_dir} yet, starting at step 0")
+    if cfg.compile and device.type == "cuda":
+        model.bert.compile()  # in place: state-dict keys stay unchanged
+    train_model = model
+    if dist.world_size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    accum = grad_accum_steps(cfg, dist.world_size)
+    amp_dtype = torch.bfloat16 if _use_bf16(cfg, device) else None
+    metrics = MetricsLog(out, dist, keep_until_step=state.step, tensorboard=cfg.tensorboard)
+    log(dist, f"{obj.name}: {n_params(model) / 1e6:.1f}M parameters, {accum} micro-batches/step, {device}")
+
+    # The loop: one optimizer step per iteration.
+    progress = _progress_bar(cfg.max_steps, state.step, dist)
+    window_tokens, window_start = 0, time.perf_counter()
+    while state.step < cfg.max_steps:
+        # Losses are summed on the device and read once per step (one host sync), and the loader
+        # masks the next micro-batch on the CPU while the GPU works on this one.
+        local = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float32, device=device)  # losses, tokens
+        for micro in range(accum):
+            batch = loader.take()
+            state.data_digest = hashlib.sha256(state.data_digest.encode() + batch.digest).hexdigest()
+            sync = train_model.no_sync() if dist.world_size > 1 and micro < accum - 1 else _null()
+            with sync, _autocast(device, amp_dtype):
+                losses = train_model(**batch.inputs)
+            (losses["loss"] / accum).backward()
+            loader.refill()
+            local += _loss_row(losses, batch.n_tokens, device)
+        grad_norm = _clip(model, cfg.max_grad_norm)  # the DDP gradients are already averaged
+        stats = torch.cat([_all_reduce_sum(local, dist), grad_norm.reshape(1).float()]).double().cpu()
+        step_losses = _mean_losses(stats, accum * dist.world_size, obj)
+        step_tokens, grad_norm = int(stats[len(LOSS_NAMES)]), float(stats[-1])
+        if not math.isfinite(step_losses["loss"]):
+            raise _diverged(state.step + 1, f"loss {step_losses['loss']}", ckpt_dir)
+        if not math.isfinite(grad_norm):
+            raise _diverged(state.step + 1, f"gradient norm {grad_norm}", ckpt_dir)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        state.step += 1
+        state.tokens_seen += step_tokens
+        state.last_losses = step_losses
+        window_tokens += step_tokens
+        lr = scheduler.get_last_lr()[0]
+        metrics.step_row(state.step, step_losses, lr, grad_norm, state.tokens_seen)
+        if state.step % cfg.log_every_steps == 0 or state.step == cfg.max_steps:
+            tokens_per_s = window_tokens / max(time.perf_counter() - window_start, 1e-9)
+            metrics.scalars(state.step, step_losses, lr, tokens_per_s)
+            progress.set_postfix(
+                loss=f"{step_losses['loss']:.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False
+            )
+            window_tokens, window_start = 0, time.perf_counter()
+        progress.update(1)
+        if state.step % cfg.checkpoint_every_steps == 0 or state.step == cfg.max_steps:
+            state.wall_s += time.perf_counter() - started
+            started = time.perf_counter()
+            save_checkpoint(ckpt_dir, model, optimizer, scheduler, loader, state, obj, cfg, dist)
+    progress.close()
+    metrics.close()
+
+    # Output: a Hugging Face directory with tokenizer and model card, and the per-rank summary.
+    state.wall_s += time.perf_counter() - started
+    info = _card_info(obj, preset, cfg, corpus, shards, state, init, dist)
+    model_dir = out / "model"
+    write_summary(out, model, state, dist)
+    if dist.is_main:
+        save_pretrained(model, tokenizer, model_dir, info)
+        log(dist, f"saved {model_dir} ({state.step} steps, {state.tokens_seen:,} tokens)")
+    barrier()
+    return model_dir
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def resolve_init(init: str | None) -> ResolvedModel | None:
+    """`--init`: a save_pretrained directory or a registered model name (spaneval.models), or None."""
+    return None if init is None else resolve_model(init)
+
+
+def load_pretraining_tokenizer(init: ResolvedModel | None) -> Any:
+    """The init model's own tokenizer (cased models kept cased), else the bundled BERT cased vocabulary."""
+    tokenizer_files = ("vocab.txt", "tokenizer.json")
+    if init is None or not any((init.path / name).is_file() for name in tokenizer_files):
+        return bundled_tokenizer()
+    return load_tokenizer(init)
+
+
+def build_shards_once(corpus: str, tokenizer: Any, cfg: PretrainConfig, dist: DistInfo) -> Any:
+    """Token shards of `corpus`, built by rank 0 while the others wait, then opened by all."""
+    cache_dir = Path(cfg.shard_cache) if cfg.shard_cache else cache_root() / "shards"
+    if dist.is_main:
+        shards = build_shards(corpus, tokenizer, cache_dir)
+    barrier()
+    if not dist.is_main:
+        shards = build_shards(corpus, tokenizer, cache_dir)
+    return shards
+
+
+def make_block_stream(
+    shards: Any, tokenizer: Any, obj: Objective, cfg: PretrainConfig, dist: DistInfo
+) -> Any:
+    """This rank's stream of masked micro-batches (a disjoint part of the data)."""
+    return BlockStream(
+        shards,
+        seq_len=cfg.seq_len,
+        objective_kind=obj.block_kind,
+        batch_size=cfg.micro_batch_size,
+        tokenizer_specials=TokenizerSpecials.from_tokenizer(tokenizer),
+        masking=masking_config(obj, cfg),
+        seed=cfg.seed,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
+
+
+@dataclass
+class DeviceBatch:
+    """One micro-batch ready for the model."""
+
+    inputs: dict[str, torch.Tensor | None]  # model keyword arguments, on the device
+    n_tokens: int  # non-padding tokens
+    digest: bytes  # sha256 of the (masked) input ids, for the per-rank data digest
+
+
+def prepare_batch(raw: dict[str, Any], device: torch.device, sbo_max_targets: int) -> DeviceBatch:
+    """Move a BlockStream batch to `device`, with its MLM / SBO target indices found on the CPU."""
+    batch: dict[str, torch.Tensor | None] = {
+        k: torch.as_tensor(raw[k]).long() for k in MODEL_INPUTS if k in raw
+    }
+    mask = batch["attention_mask"]
+    n_tokens = int(mask.sum())
+    digest = hashlib.sha256(batch["input_ids"].numpy().tobytes()).digest()
+    if bool(mask.all()):
+        batch["attention_mask"] = None  # full blocks: SDPA's unmasked (fastest) kernels
+    # Target indices found here, on the CPU: the forward pass never waits on the GPU for a nonzero().
+    batch["mlm_index"] = (batch["mlm_labels"].reshape(-1) != IGNORE).nonzero().squeeze(1)
+    if "sbo_pos" in batch:
+        batch["sbo_index"] = sbo_targets(batch["sbo_pos"], sbo_max_targets)
+    pin = device.type == "cuda"
+    inputs = {
+        k: None if v is None else (v.pin_memory() if pin else v).to(device, non_blocking=True)
+        for k, v in batch.items()
+    }
+    return DeviceBatch(inputs, n_tokens, digest)
+
+
+class BatchLoader:
+    """Micro-batches on the device, the next one prepared while the device runs the current one.
+
+    `state_dict()` is the position of the first batch not yet taken, so a checkpoint never skips
+    the batch that was prepared ahead.
+    """
+
+    def __init__(self, stream: Any, device: torch.device, sbo_max_targets: int):
+        self.stream, self.device, self.sbo_max_targets = stream, device, sbo_max_targets
+        self._pending: DeviceBatch | None = None
+        self._pending_position: dict[str, Any] | None = None
+
+    def refill(self) -> None:
+        if self._pending is None:
+            self._pending_position = self.stream.state_dict()
+            self._pending = prepare_batch(next(self.stream), self.device, self.sbo_max_targets)
+
+    def take(self) -> DeviceBatch:
+        self.refill()
+        batch, self._pending = self._pending, None
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._pending_position if self._pending is not None else self.stream.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._pending = None
+        self.stream.load_state_dict(state)
+
+
+# ----------------------------------------------------------------------------- model and step
+
+
+def _initial_model(
+    cfg: PretrainConfig, obj: Objective, tokenizer: Any, init_dir: Path | None, dist: DistInfo
+):
+    if init_dir is None:
+        return build_model(cfg, obj, len(tokenizer), tokenizer.pad_token_id)
+    model, report = load_for_continued_pretraining(init_dir, cfg, obj)
+    if model.bert.config.vocab_size != len(tokenizer):
+        raise ConfigError(
+            f"--init {init_dir}: its vocabulary has {model.bert.config.vocab_size} entries but its "
+            f"tokenizer {len(tokenizer)}"
+        )
+    if cfg.seq_len > model.bert.config.max_position_embeddings:
+        raise ConfigError(
+            f"seq_len={cfg.seq_len} exceeds the {model.bert.config.max_position_embeddings} positions "
+            f"of --init {init_dir}; set seq_len={model.bert.config.max_position_embeddings} or less"
+        )
+    log(dist, f"continued pretraining from {init_dir}: heads loaded {report['loaded']}, new {report['new']}")
+    return model
+
+
+def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> Any:
+    return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+
+
+def _use_bf16(cfg: PretrainConfig, device: torch.device) -> bool:
+    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+
+
+def _loss_row(losses: dict[str, torch.Tensor], n_tokens: int, device: torch.device) -> torch.Tensor:
+    zero = torch.zeros((), device=device)
+    values = [losses[name].detach().float() if name in losses else zero for name in LOSS_NAMES]
+    return torch.stack([*values, torch.tensor(float(n_tokens), device=device)])
+
+
+def _all_reduce_sum(local: torch.Tensor, dist: DistInfo) -> torch.Tensor:
+    if dist.world_size > 1:
+        torch.distributed.all_reduce(local)
+    return local
+
+
+def _mean_losses(totals: torch.Tensor, n_micro: int, obj: Objective) -> dict[str, float]:
+    present = {"loss": True, "mlm_loss": True, "sbo_loss": obj.sbo, "nsp_loss": obj.nsp}
+    return {name: float(totals[i]) / n_micro for i, name in enumerate(LOSS_NAMES) if present[name]}
+
+
+def _clip(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """Total gradient norm (a device tensor), clipping to `max_norm` when it is > 0."""
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else math.inf)
+
+
+def _diverged(step: int, what: str, ckpt_dir: Path) -> TrainingDivergedError:
+    kept = (
+        f"the last good checkpoint is kept in {ckpt_dir}"
+        if (ckpt_dir / "trainer.pt").is_file()
+        else "no checkpoint had been written yet"
+    )
+    return TrainingDivergedError(
+        f"training diverged at step {step}: {what}. The step was not applied and {kept}. "
+        "Lower learning_rate, raise warmup_steps, or use precision=fp32, then resume with --resume."
+    )
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@contextlib.contextmanager
+def _null():
+    yield
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(
+    ckpt_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    loader: BatchLoader,
+    state: RunState,
+    obj: Objective,
+    cfg: PretrainConfig,
+    dist: DistInfo,
+) -> None:
+    """Weights, optimizer, scheduler, step and every rank's data position and RNG states, atomically."""
+    rank_state = {"data": loader.state_dict(), "rng": rng_states(), "data_digest": state.data_digest}
+    ranks = _gather_objects(rank_state, dist)
+    if dist.is_main:
+        payload = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "run": {k: v for k, v in asdict(state).items() if k != "data_digest"},
+            "ranks": ranks,
+            "objective": obj.name,
+            "world_size": dist.world_size,
+            "config": to_dict(cfg),
+        }
+        # One file replaced atomically (tmp + os.replace): a kill at any moment leaves the old or
+        # the new checkpoint, never neither. getbuffer() hands the bytes over without a copy.
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        write_bytes(ckpt_dir / "trainer.pt", buffer.getbuffer())
+    barrier()
+
+
+def load_checkpoint(
+    ckpt_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    loader: BatchLoader,
+    obj: Objective,
+    cfg: PretrainConfig,
+    dist: DistInfo,
+) -> RunState:
+    """Restore everything save_checkpoint wrote; this rank's data position and RNG states last."""
+    # Our own file (numpy RNG states inside), so the full unpickler is needed.
+    payload = torch.load(ckpt_dir / "trainer.pt", map_location="cpu", weights_only=False)
+    if payload["objective"] != obj.name or payload["world_size"] != dist.world_size:
+        raise ConfigError(
+            f"{ckpt_dir} was written by objective {payload['objective']!r} with {payload['world_size']} "
+            f"process(es); resume it with the same objective and process count "
+            f"(now {obj.name!r} with {dist.world_size})"
+        )
+    _check_same_config(payload["config"], to_dict(cfg), ckpt_dir)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    mine = payload["ranks"][dist.rank]
+    loader.load_state_dict(mine["data"])
+    set_rng_states(mine["rng"])
+    return RunState(**payload["run"], data_digest=mine["data_digest"])
+
+
+# Settings a resumed run may change; any other difference would make the continuation a new run.
+RESUMABLE_CHANGES = frozenset(
+    {"max_steps", "log_every_steps", "checkpoint_every_steps", "tensorboard", "num_threads", "compile"}
+)
+
+
+def _check_same_config(saved: dict[str, Any], now: dict[str, Any], ckpt_dir: Path) -> None:
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
+    if changed:
+        details = ", ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
+        raise ConfigError(f"{ckpt_dir} was written with other settings ({details}); resume with those")
+
+
+def _gather_objects(obj: Any, dist: DistInfo) -> list[Any]:
+    if dist.world_size == 1:
+        return [obj]
+    gathered: list[Any] = [None] * dist.world_size
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over every parameter's bytes, in state-dict order."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_summary(out: Path, model: torch.nn.Module, state: RunState, dist: DistInfo) -> None:
+    """train_summary.json: per rank, the digest of the batches it saw and of its final weights."""
+    mine = {"rank": dist.rank, "data_digest": state.data_digest, "weights_digest": weights_digest(model)}
+    ranks = _gather_objects(mine, dist)
+    if dist.is_main:
+        write_json(
+            out / "train_summary.json",
+            {"steps": state.step, "tokens_seen": state.tokens_seen, "wall_s": state.wall_s, "ranks": ranks},
+        )
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+class MetricsLog:
+    """metrics.jsonl (every step, rank 0) and TensorBoard scalars (every log step), resume-aware."""
+
+    def __init__(self, out: Path, dist: DistInfo, keep_until_step: int, tensorboard: bool):
+        self.active = dist.is_main
+        self.path = out / "metrics.jsonl"
+        self.writer = None
+        if not self.active:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        kept = [row for row in _read_jsonl(self.path) if row["step"] <= keep_until_step]
+        self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+        self.file = self.path.open("a")
+        if tensorboard:
+            with contextlib.suppress(ImportError):
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=keep_until_step + 1)
+
+    def step_row(self, step: int, losses: dict[str, float], lr: float, grad_norm: float, tokens: int) -> None:
+        if self.active:
+            row = {"step": step, **losses, "lr": lr, "grad_norm": grad_norm, "tokens_seen": tokens}
+            self.file.write(json.dumps(row) + "\n")
+            self.file.flush()
+
+    def scalars(self, step: int, losses: dict[str, float], lr: float, tokens_per_s: float) -> None:
+        if self.writer is not None:
+            for name, value in {**losses, "lr": lr, "tokens_per_s": tokens_per_s}.items():
+                self.writer.add_scalar(f"pretrain/{name}", value, step)
+
+    def close(self) -> None:
+        if self.active:
+            self.file.close()
+            if self.writer is not None:
+                self.writer.close()
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a metrics log; a last line cut short by a killed run is dropped."""
+    if not path.is_file():
+        return []
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise
+    return rows
+
+
+def _progress_bar(total: int, initial: int, dist: DistInfo) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not dist.is_main, unit="step", mininterval=1.0)
+
+
+def log(dist: DistInfo, message: str) -> None:
+    if dist.is_main:
+        print(f"[spaneval pretrain] {message}", file=sys.stderr, flush=True)
+
+
+def _card_info(obj, preset, cfg, corpus, shards, state: RunState, init, dist: DistInfo) -> dict[str, Any]:
+    return {
+        "objective": obj.name,
+        "objective_description": obj.description,
+        "nsp": obj.nsp,
+        "sbo": obj.sbo,
+        "preset": preset,
+        "corpus": str(corpus),
+        "corpus_fingerprint": shards.corpus_fingerprint,
+        "shards_fingerprint": shards.fingerprint,
+        "corpus_tokens": int(shards.n_tokens),
+        "corpus_documents": int(shards.n_documents),
+        "steps": state.step,
+        "tokens_seen": state.tokens_seen,
+        "final_loss": state.last_losses.get("loss", float("nan")),
+        "final_losses": state.last_losses,
+        "init": init,
+        "world_size": dist.world_size,
+        "wall_s": state.wall_s,
+        "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": to_dict(cfg),
+        "weight_decay_value": weight_decay_value(cfg.weight_decay),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pretrain.train ...`: the same arguments as `spaneval pretrain` (for torchrun)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pretrain.train")
+    parser.add_argument("--objective", required=True)
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--init", default=None)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("overrides", nargs="*", help="key=value")
+    args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.overrides)
+        pretrain(args.objective, args.preset, args.corpus, args.output, overrides, args.init, args.resume)
+    except SpanevalError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Benchmark `pretrain`: training throughput of our pretraining step with the real data loader.
+
+    python -m spaneval bench pretrain                       # GPU: spanbert, base preset, 512 tokens, bf16
+    python -m spaneval bench pretrain --device cpu --preset tiny --steps 3 --warmup 1   # CPU smoke run
+
+Each timed step is what `pretrain.train` does: take the next micro-batch from the BlockStream
+(blocks cut from the corpus shards and masked on the CPU), move it to the device, forward with
+bf16 autocast + SDPA (MLM logits at masked positions only, SBO head), backward, fused AdamW step.
+Prints one JSON line: median step time, tokens/s, peak GPU memory and MFU.
+
+MFU uses the formula of ../shared/bench/hf_mlm_baseline.py (`mfu_useful`), so the figures compare:
+    flops/token = 6 * (L * (4 d^2 + 2 d ff) + d^2 + 0.15 d V) + 12 L s d
+(d width, L layers, ff feed-forward width, V vocabulary, s sequence length; fwd+bwd = 3x fwd;
+MLM vocabulary projection at 15% of tokens). It does not count the SBO head, which is extra work
+the baseline does not do; `mfu_with_sbo` adds 6 * 0.15 * ((2d + 200) d + d^2 + d V) per token.
+Run it in the same device job as the baseline so both figures share one GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
+# Dense bf16 peak FLOP/s by device name (datasheets; SXM parts). Unknown devices: MFU is null.
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+FLOPS_FORMULA = "6*(L*(4*d^2 + 2*d*ff) + d^2 + 0.15*d*V) + 12*L*s*d per token (hf_mlm_baseline.py)"
+
+
+def flops_per_token(hidden: int, layers: int, ff: int, vocab: int, seq_len: int) -> float:
+    """Useful training FLOPs per token, exactly as hf_mlm_baseline.py's `flops_per_token(..., False)`."""
+    weights = layers * (4 * hidden * hidden + 2 * hidden * ff) + hidden * hidden
+    return 6 * (weights + hidden * vocab * 0.15) + 12 * layers * seq_len * hidden
+
+
+def sbo_flops_per_token(hidden: int, vocab: int, position_dim: int = 200, mask_ratio: float = 0.15) -> float:
+    """Extra training FLOPs per token of the SBO head (two layers + tied vocabulary projection)."""
+    per_target = (2 * hidden + position_dim) * hidden + hidden * hidden + hidden * vocab
+    return 6 * mask_ratio * per_target
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16.items() if key in name), None)
+
+
+def cpu_name() -> str:
+    """The CPU model name (as `lscpu` shows it) and the number of threads torch uses."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+    name = names[0] if names else platform.machine()
+    return f"{name} ({torch.get_num_threads()} threads)"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="spaneval bench pretrain")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--preset", default="base")
+    parser.add_argument("--objective", default="spanbert")
+    parser.add_argument("--corpus", default=str(BUNDLED_CORPUS), help="text files (default: bundled sample)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation, caches)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
+    parser.add_argument("overrides", nargs="*", help="key=value preset overrides (e.g. micro_batch_size=64)")
+    return parser.parse_args(argv)
+
+
+def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    from pretrain.corpus import build_shards
+    from pretrain.model import build_model
+    from pretrain.objectives import get_objective
+    from pretrain.presets import resolve_config, weight_decay_value
+    from pretrain.train import BatchLoader, load_pretraining_tokenizer, make_block_stream
+    from spaneval.config import parse_overrides
+    from spaneval.distributed import DistInfo
+    from spaneval.models import cache_root
+    from tasks.base import default_param_groups
+
+    cfg = resolve_config(args.preset, parse_overrides(args.overrides))
+    obj = get_objective(args.objective)
+    tokenizer = load_pretraining_tokenizer(None)
+    shards = build_shards(args.corpus, tokenizer, Path(cfg.shard_cache or cache_root() / "shards"))
+    stream = make_block_stream(shards, tokenizer, obj, cfg, DistInfo(0, 1, 0, device))
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, obj, len(tokenizer), tokenizer.pad_token_id).to(device).train()
+    if args.compile:
+        model.bert.compile()
+    groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
+    optimizer = torch.optim.AdamW(groups, fused=device.type == "cuda" or None)
+    loader = BatchLoader(stream, device, cfg.sbo_max_targets)
+    return {
+        "cfg": cfg,
+        "obj": obj,
+        "stream": stream,
+        "loader": loader,
+        "model": model,
+        "optimizer": optimizer,
+    }
+
+
+def _time_steps(parts: dict[str, Any], device: torch.device, n: int, bf16: bool) -> tuple[list[float], int]:
+    """Wall time of `n` full steps (data included, as in pretrain.train) and the tokens they processed."""
+    model, optimizer, loader = parts["model"], parts["optimizer"], parts["loader"]
+    times, tokens = [], 0
+    for _ in range(n):
+        start = time.perf_counter()
+        batch = loader.take()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(**batch.inputs)["loss"]
+        loss.backward()
+        loader.refill()  # the next batch is masked while the device computes
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        float(loss.detach())  # one host sync per step, as the training loop's loss check
+        times.append(time.perf_counter() - start)
+        tokens += batch.n_tokens
+    return times, tokens
+
+
+def _data_ms(stream: Any, n: int = 10) -> float:
+    """Median time to cut and mask one micro-batch on the CPU (the loader's share of a step)."""
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        next(stream)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def _peak_mem_gib(device: torch.device) -> float | None:
+    return round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parse(argv)
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if use_cuda else "cpu")
+    threads = torch.get_num_threads()
+    try:
+        return _run(args, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace, device: torch.device) -> dict:
+    parts = _setup(args, device)
+    cfg = parts["cfg"]
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    bf16 = device.type == "cuda" and cfg.precision != "fp32"
+    _time_steps(parts, device, args.warmup, bf16)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times, tokens = _time_steps(parts, device, args.steps, bf16)
+    step_s = statistics.median(times)
+    tokens_per_s = tokens / len(times) / step_s
+    vocab = parts["model"].bert.config.vocab_size
+    fpt = flops_per_token(cfg.hidden_size, cfg.num_layers, cfg.intermediate_size, vocab, cfg.seq_len)
+    sbo = sbo_flops_per_token(cfg.hidden_size, vocab, cfg.sbo_position_dim) if parts["obj"].sbo else 0.0
+    peak = peak_flops(device)
+    result = {
+        "bench": "pretrain",
+        "objective": parts["obj"].name,
+        "preset": args.preset,
+        "seq_len": cfg.seq_len,
+        "micro_batch": cfg.micro_batch_size,
+        "precision": "bf16" if bf16 else "fp32",
+        "compile": args.compile,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "step_ms": round(step_s * 1e3, 2),
+        "tokens_per_s": round(tokens_per_s),
+        "data_ms_per_batch": round(_data_ms(parts["stream"]), 2),
+        "peak_mem_gib": _peak_mem_gib(device),
+        "mfu": round(tokens_per_s * fpt / peak, 3) if peak else None,
+        "mfu_with_sbo": round(tokens_per_s * (fpt + sbo) / peak, 3) if peak else None,
+        "flops_formula": FLOPS_FORMULA,
+        "params_m": round(sum(p.numel() for p in parts["model"].parameters()) / 1e6, 1),
+        "torch": torch.__version__,
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
