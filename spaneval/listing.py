@@ -46,10 +46,12 @@ def listing() -> str:
 
 def _pretrain_lines() -> list[str]:
     from pretrain.objectives import OBJECTIVES
-    from pretrain.presets import PRESETS
+    from pretrain.presets import PRESETS, PretrainConfig
 
     return [
         "Pretraining (python -m spaneval pretrain --objective OBJ --preset P --corpus PATH --output DIR):",
         f"  objectives: {', '.join(OBJECTIVES)}",
         f"  presets: {', '.join(PRESETS)}",
+        "  pretraining config keys (key=value):",
+        *_config_lines(PretrainConfig, "      "),
     ]

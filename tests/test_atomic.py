@@ -33,3 +33,10 @@ def test_run_dirs_never_clash(tmp_path: Path):
     dirs = {new_run_dir(tmp_path, "squad", "../models/my model", seed=1) for _ in range(50)}
     assert len(dirs) == 50
     assert all(d.parent.name == "models-my-model" for d in dirs)
+
+
+def test_written_files_and_directories_get_normal_permissions(tmp_path: Path):
+    write_json(tmp_path / "r.json", {})
+    write_dir(tmp_path / "d", lambda d: (d / "f").write_text("x"))
+    assert (tmp_path / "r.json").stat().st_mode & 0o044  # readable by group/others (umask permitting)
+    assert (tmp_path / "d").stat().st_mode & 0o055
