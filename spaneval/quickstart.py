@@ -42,8 +42,10 @@ def quickstart(out_dir: Path) -> Path:
     models = {}
     for objective in OBJECTIVES:
         print(f"\n== pretraining tiny {objective} ==", flush=True)
+        # resume=True: a second quickstart into the same directory reuses the finished pretraining
+        out = out_dir / "models" / objective
         models[objective] = pretrain(
-            objective, "tiny", corpus=str(CORPUS), output=str(out_dir / "models" / objective), overrides={}
+            objective, "tiny", corpus=str(CORPUS), output=str(out), overrides={}, resume=True
         )
     for objective, model_dir in models.items():
         print(f"\n== fine-tuning {objective} on the SQuAD sample ==", flush=True)
