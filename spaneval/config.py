@@ -33,6 +33,8 @@ def field_docs(cls: type) -> dict[str, tuple[str, Any, str]]:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Literal:
+        return " | ".join(map(str, typing.get_args(tp)))
     return getattr(tp, "__name__", str(tp)).replace("typing.", "")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from spaneval.errors import DataError
+from spaneval.models import bundled_tokenizer
 from spaneval.rng import generator
 from tasks.qa_data import read_squad
 from tasks.qa_decode import decode, nbest_json
@@ -36,16 +37,6 @@ SHARED_DATA = Path(
     os.environ.get("SPANEVAL_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
 )
 DEFAULT_DATA = SHARED_DATA / "squad" / "dev-v1.1.json"
-VOCAB = Path(__file__).resolve().parents[1] / "data" / "vocab" / "bert-base-cased-vocab.txt"
-
-
-def bundled_cased_tokenizer():
-    """BertTokenizerFast over the bundled bert-base-cased vocabulary (28,996 entries)."""
-    from transformers import BertTokenizerFast
-
-    with open(VOCAB, encoding="utf-8") as f:
-        vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
-    return BertTokenizerFast(vocab=vocab, do_lower_case=False)
 
 
 def baseline_inputs(features: QAFeatures) -> tuple[list[list[int]], list[list], list[dict]]:
@@ -207,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     examples, _ = read_squad(args.data)
     t0 = time.perf_counter()
-    features = encode_windows(examples, bundled_cased_tokenizer(), max_seq_len=384, doc_stride=128)
+    features = encode_windows(examples, bundled_tokenizer(), max_seq_len=384, doc_stride=128)
     encode_s = time.perf_counter() - t0
     start, end = bench_logits(generator(args.seed), features, args.logits)
     best, identical, nbest_identical = _race(examples, features, start, end, args.version_2, args.repeat)
