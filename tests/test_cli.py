@@ -89,8 +89,9 @@ def test_non_editable_install_runs_from_any_directory(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     probe = (
-        "import spaneval, tasks.qa, pathlib; "
+        "import spaneval, tasks.qa, pretrain.train, dashboards, pathlib; "
         "assert 'site-packages' in spaneval.__file__, spaneval.__file__; "
+        "assert (pathlib.Path(dashboards.__file__).parent / 'app.py').is_file(); "
         "d = pathlib.Path(spaneval.__file__).parent / 'data'; "
         "assert (d / 'squad' / 'dev-sample.json').is_file() and (d / 'vocab').is_dir(); "
         "assert any((d / 'corpus').glob('*.txt.gz')) and any((d / 'coref').glob('*.conll'))"
