@@ -118,12 +118,11 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         task, model, eval_split, eval_features, task_cfg, train_cfg, dist
     )
     task.write_predictions(run_dir, eval_split.examples, predictions, scores)
+    if req.save_model:  # before the record: a record marks a finished run
+        write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task.info.name, task_cfg))
     record = {
         "run_id": run_dir.name,
-        "task": task.info.name,
-        "task_version": task.info.version,
-        "main_metric": task.info.main_metric,
-        "higher_is_better": task.info.higher_is_better,
+        **_task_fields(task.info),
         "data": {
             "source": req.data or task.info.default_data,
             "train": _split_info(train_split),
@@ -134,31 +133,48 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         "seed": req.seed,
         "metrics": scores.metrics,
         "breakdowns": scores.breakdowns,
-        "training": {
-            "train_features": len(train_features),
-            "steps": summary.steps,
-            "examples_seen": summary.examples_seen,
-            "train_wall_s": round(summary.train_wall_s, 3),
-            "final_loss": summary.final_loss,
-            "best_step": summary.best_step,
-            "losses": summary.losses,
-        },
-        "environment": environment(dist.device, dist.world_size),
-        "command": req.command or command_line(),
-        "started_at": started.isoformat(timespec="seconds"),
+        "training": _training_fields(summary, len(train_features)),
+        **_provenance(req, dist, started, t0),
     }
-    record["wall_s"] = round(time.perf_counter() - t0, 3)
-    record["gpu_hours"] = (
-        round(record["wall_s"] * dist.world_size / 3600, 6) if dist.device.type == "cuda" else 0.0
-    )
     write_record(run_dir, record, scores.per_example)
-    if req.save_model:
-        write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task.info.name, task_cfg))
     if not req.keep_checkpoint:
         shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     main_value = scores.metrics[task.info.main_metric]
     log(dist, f"{task.info.main_metric} = {main_value:.2f}; record {run_dir / 'record.json'}")
     return run_dir
+
+
+def _task_fields(info) -> dict[str, Any]:
+    return {
+        "task": info.name,
+        "task_version": info.version,
+        "main_metric": info.main_metric,
+        "higher_is_better": info.higher_is_better,
+    }
+
+
+def _training_fields(summary, n_features: int) -> dict[str, Any]:
+    return {
+        "train_features": n_features,
+        "steps": summary.steps,
+        "examples_seen": summary.examples_seen,
+        "train_wall_s": round(summary.train_wall_s, 3),
+        "final_loss": summary.final_loss,
+        "best_step": summary.best_step,
+        "losses": summary.losses,
+    }
+
+
+def _provenance(req: RunRequest, dist: DistInfo, started, t0: float) -> dict[str, Any]:
+    """Environment, command line and timing (GPU hours = wall time x processes on GPU)."""
+    wall_s = round(time.perf_counter() - t0, 3)
+    return {
+        "environment": environment(dist.device, dist.world_size),
+        "command": req.command or command_line(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "wall_s": wall_s,
+        "gpu_hours": round(wall_s * dist.world_size / 3600, 6) if dist.device.type == "cuda" else 0.0,
+    }
 
 
 def feature_lengths(features) -> np.ndarray | None:

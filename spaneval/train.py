@@ -8,6 +8,7 @@ The order of training examples is a pure function of (seed, step): step k uses p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
@@ -158,13 +159,7 @@ def finetune(
         )
     if not features:
         raise SpanevalError("no training features: the training data is empty")
-    model.to(dist.device)
-    train_model = model
-    if dist.world_size > 1:
-        ids = [dist.device.index] if dist.device.type == "cuda" else None
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
+    train_model = _wrap_for_training(model, cfg, dist)
     optimizer = make_optimizer(param_groups, cfg, dist.device)
     steps = total_steps(cfg, len(features))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -179,7 +174,7 @@ def finetune(
         log(dist, f"resumed from {ckpt} at step {state['step']}/{steps}")
 
     model.train()
-    t0, loss_value = time.perf_counter(), float("nan")
+    t0, loss_value, first_step = time.perf_counter(), float("nan"), state["step"]
     while state["step"] < steps:
         step = state["step"]
         idx = batch_indices(
@@ -188,16 +183,10 @@ def finetune(
         mine = idx[
             dist.rank * per_rank * cfg.grad_accum_steps : (dist.rank + 1) * per_rank * cfg.grad_accum_steps
         ]
-        loss_value = 0.0
-        for micro in range(cfg.grad_accum_steps):
-            chunk = [features[i] for i in mine[micro * per_rank : (micro + 1) * per_rank]]
-            batch = to_device(collate(chunk), dist.device)
-            last = micro == cfg.grad_accum_steps - 1
-            sync = train_model.no_sync() if (dist.world_size > 1 and not last) else _null()
-            with sync, torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = train_model(**batch)["loss"] / cfg.grad_accum_steps
-                loss.backward()
-            loss_value += loss.item()
+        micro_batches = [mine[m * per_rank : (m + 1) * per_rank] for m in range(cfg.grad_accum_steps)]
+        loss_value = _forward_backward(
+            train_model, [[features[i] for i in mb] for mb in micro_batches], collate, dist, amp
+        )
         if not math.isfinite(loss_value):
             raise SpanevalError(
                 f"loss became {loss_value} at step {step}; the last good checkpoint is {ckpt} "
@@ -211,11 +200,12 @@ def finetune(
         state["step"] = step + 1
         state["losses"].append(_mean_over_ranks(loss_value, dist))
         if state["step"] % cfg.log_every_steps == 0 or state["step"] == steps:
-            rate = state["step"] * cfg.batch_size / max(1e-9, time.perf_counter() - t0)
+            rate = (state["step"] - first_step) * cfg.batch_size / max(1e-9, time.perf_counter() - t0)
+            eta_s = (steps - state["step"]) * cfg.batch_size / max(rate, 1e-9)
             log(
                 dist,
                 f"step {state['step']}/{steps} loss {state['losses'][-1]:.4f} "
-                f"lr {scheduler.get_last_lr()[0]:.2e} {rate:.1f} ex/s",
+                f"lr {scheduler.get_last_lr()[0]:.2e} {rate:.1f} ex/s eta {eta_s:.0f} s",
             )
         if evaluate is not None and cfg.eval_every_steps and state["step"] % cfg.eval_every_steps == 0:
             _evaluate_and_keep_best(model, evaluate, state, checkpoint_dir, dist)
@@ -238,12 +228,28 @@ def finetune(
     )
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
+def _wrap_for_training(model: torch.nn.Module, cfg: TrainConfig, dist: DistInfo) -> torch.nn.Module:
+    """The module the loop calls: DDP-wrapped under torchrun, compiled if asked."""
+    model.to(dist.device)
+    train_model = model
+    if dist.world_size > 1:
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.compile(train_model) if cfg.compile else train_model
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+
+def _forward_backward(train_model, micro_batches: list[list[dict]], collate, dist: DistInfo, amp) -> float:
+    """Accumulate gradients over the micro-batches (DDP syncs on the last only); the summed mean loss."""
+    total = 0.0
+    for micro, chunk in enumerate(micro_batches):
+        batch = to_device(collate(chunk), dist.device)
+        last = micro == len(micro_batches) - 1
+        sync = train_model.no_sync() if (dist.world_size > 1 and not last) else contextlib.nullcontext()
+        with sync, torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = train_model(**batch)["loss"] / len(micro_batches)
+            loss.backward()
+        total += loss.item()
+    return total
 
 
 def _mean_over_ranks(value: float, dist: DistInfo) -> float:
