@@ -52,12 +52,25 @@ def hub_reachable(timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     return _reachable[host]
 
 
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment now (huggingface_hub reads it at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = (
+        os.environ.get("HF_HOME")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
+    )
+    return Path(home) / "hub"
+
+
 def cached_snapshot(repo_id: str, revision: str | None, repo_type: str = "model") -> Path | None:
     """The local snapshot directory of a cached hub repo at `revision`, or None."""
     from huggingface_hub import try_to_load_from_cache
 
     probe_file = "config.json" if repo_type == "model" else "README.md"
-    found = try_to_load_from_cache(repo_id, probe_file, revision=revision, repo_type=repo_type)
+    found = try_to_load_from_cache(
+        repo_id, probe_file, cache_dir=hub_cache_dir(), revision=revision, repo_type=repo_type
+    )
     return Path(found).parent if isinstance(found, str) else None
 
 

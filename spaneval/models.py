@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from spaneval.errors import SpanevalError
-from spaneval.hub import cached_snapshot, require_hub
+from spaneval.hub import cached_snapshot, hub_cache_dir, require_hub
 from spaneval.registry import lookup
 
 BUNDLED_VOCAB = Path(__file__).parent / "data" / "vocab" / "bert-base-cased-vocab.txt"
@@ -111,7 +111,10 @@ def _resolve_hub(name: str, spec: ModelSpec, revision: str | None) -> ResolvedMo
 
         snapshot = Path(
             snapshot_download(
-                spec.hub_id, revision=revision, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.bin"]
+                spec.hub_id,
+                revision=revision,
+                cache_dir=hub_cache_dir(),
+                allow_patterns=["*.json", "*.txt", "*.safetensors", "*.bin"],
             )
         )
     return ResolvedModel(name, snapshot, spec.hub_id, snapshot.name, spec.cased)

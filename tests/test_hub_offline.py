@@ -74,3 +74,29 @@ def test_unknown_model_and_task_names_suggest_the_closest(capsys):
     assert "Did you mean 'spanbert'" in capsys.readouterr().err
     assert main(["run", "sqaud", "--model", "tiny"]) == 2
     assert "Did you mean 'squad'" in capsys.readouterr().err
+
+
+def test_cached_hub_model_loads_offline_cased_with_its_commit_recorded(empty_hf_cache, monkeypatch):
+    """A filled HF cache + HF_HUB_OFFLINE=1: the registered name resolves to the cached snapshot, the
+    commit sha is recorded, and the hub tokenizer's do_lower_case=True is overridden (SpanBERT is cased)."""
+    import json
+    import shutil
+
+    from spaneval.models import load_tokenizer, tiny_model_dir, tokenizer_settings
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    repo = empty_hf_cache / "hf" / "hub" / "models--SpanBERT--spanbert-base-cased"
+    snapshot = repo / "snapshots" / sha
+    shutil.copytree(tiny_model_dir(), snapshot)
+    cfg = json.loads((snapshot / "tokenizer_config.json").read_text())
+    (snapshot / "tokenizer_config.json").write_text(json.dumps({**cfg, "do_lower_case": True}))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(sha)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    model = resolve_model("spanbert")
+    assert model.path == snapshot and model.revision == sha and model.hub_id == "SpanBERT/spanbert-base-cased"
+    tokenizer = load_tokenizer(model)
+    assert tokenizer.tokenize("Hello World") == ["Hello", "World"]
+    assert tokenizer_settings(tokenizer)["do_lower_case"] is False
+    assert load_tokenizer(model, lowercase=True).tokenize("Hello") == ["hello"]  # the hub behaviour, on request
