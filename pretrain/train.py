@@ -9,18 +9,19 @@ batch. OUT gets `checkpoint/` (model, optimizer, scheduler, step, every rank's d
 RNG states; written atomically), `metrics.jsonl` (one row per step), `tensorboard/`, and at the
 end `model/` (a save_pretrained directory) and `train_summary.json` (per-rank data digests and
 weight hashes: ranks must have seen different data and must end with identical weights).
+Data and batches: pretrain/loader.py; checkpoint/trainer.pt and train_summary.json:
+pretrain/checkpoint.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,46 +29,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from pretrain.blocks import BlockStream, TokenizerSpecials
-from pretrain.corpus import BUNDLED_CORPUS, build_shards
-from pretrain.heads import sbo_targets
-from pretrain.model import IGNORE, build_model, load_for_continued_pretraining, save_pretrained
-from pretrain.objectives import Objective, get_objective, masking_config
+from pretrain.checkpoint import RunState, load_checkpoint, save_checkpoint, write_summary
+from pretrain.corpus import BUNDLED_CORPUS
+from pretrain.loader import BatchLoader, build_shards_once, load_pretraining_tokenizer, make_block_stream
+from pretrain.model import build_model, load_for_continued_pretraining, save_pretrained
+from pretrain.objectives import Objective, get_objective
 from pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
-from spaneval.atomic import write_bytes, write_json
 from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
-from spaneval.models import ResolvedModel, bundled_tokenizer, cache_root, load_tokenizer, resolve_model
-from spaneval.train import linear_schedule, rng_states, set_rng_states
+from spaneval.models import ResolvedModel, resolve_model
+from spaneval.train import linear_schedule
 from tasks.base import default_param_groups
 
-MODEL_INPUTS = (
-    "input_ids",
-    "attention_mask",
-    "token_type_ids",
-    "mlm_labels",
-    "sbo_left",
-    "sbo_right",
-    "sbo_pos",
-    "nsp_labels",
-)
 LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
 
 
 class TrainingDivergedError(SpanevalError):
     """The loss or the gradient became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class RunState:
-    """What advances with every optimizer step (saved in the checkpoint)."""
-
-    step: int = 0
-    tokens_seen: int = 0  # non-padding tokens, all processes
-    wall_s: float = 0.0
-    data_digest: str = field(default_factory=lambda: hashlib.sha256().hexdigest())  # this rank's batches
-    last_losses: dict[str, float] = field(default_factory=dict)
 
 
 def pretrain(
@@ -106,6 +85,19 @@ def pretrain(
     return model_dir
 
 
+@dataclass
+class Trainer:
+    """What one optimizer step works with (built by `_build_trainer`)."""
+
+    model: torch.nn.Module  # the bare model: its state dict is what checkpoints and clipping see
+    train_model: torch.nn.Module  # what the forward pass calls: `model` wrapped in DDP under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loader: BatchLoader
+    accum: int  # micro-batches per optimizer step
+    amp_dtype: torch.dtype | None  # bf16 autocast, or None for float32
+
+
 def _pretrain(
     obj: Objective,
     preset: str,
@@ -116,7 +108,7 @@ def _pretrain(
     resume: bool,
     dist: DistInfo,
 ) -> Path:
-    device, started = dist.device, time.perf_counter()
+    started = time.perf_counter()
     ckpt_dir = out / "checkpoint"
     if (ckpt_dir / "trainer.pt").is_file() and not resume:
         raise ConfigError(
@@ -128,9 +120,45 @@ def _pretrain(
     init_dir = init_model.path if init_model else None
     tokenizer = load_pretraining_tokenizer(init_model)
     shards = build_shards_once(corpus, tokenizer, cfg, dist)
-    loader = BatchLoader(make_block_stream(shards, tokenizer, obj, cfg, dist), device, cfg.sbo_max_targets)
+    stream = make_block_stream(shards, tokenizer, obj, cfg, dist)
+    loader = BatchLoader(stream, dist.device, cfg.sbo_max_targets)
 
-    # Model, optimizer, schedule. Same seed on every rank: identical initial weights.
+    # Model, optimizer, schedule, restored from the checkpoint when resuming.
+    trainer, state = _build_trainer(obj, cfg, tokenizer, init_dir, loader, ckpt_dir, resume, dist)
+    metrics = MetricsLog(out, dist, keep_until_step=state.step, tensorboard=cfg.tensorboard)
+    log(
+        dist,
+        f"{obj.name}: {n_params(trainer.model) / 1e6:.1f}M parameters, "
+        f"{trainer.accum} micro-batches/step, {dist.device}",
+    )
+
+    # The loop: one optimizer step per iteration.
+    _train_loop(trainer, state, metrics, obj, cfg, ckpt_dir, dist, started)
+
+    # Output: a Hugging Face directory with tokenizer and model card, and the per-rank summary.
+    info = _card_info(obj, preset, cfg, corpus, shards, state, init, dist)
+    model_dir = out / "model"
+    write_summary(out, trainer.model, state, dist)
+    if dist.is_main:
+        save_pretrained(trainer.model, tokenizer, model_dir, info)
+        log(dist, f"saved {model_dir} ({state.step} steps, {state.tokens_seen:,} tokens)")
+    barrier()
+    return model_dir
+
+
+def _build_trainer(
+    obj: Objective,
+    cfg: PretrainConfig,
+    tokenizer: Any,
+    init_dir: Path | None,
+    loader: BatchLoader,
+    ckpt_dir: Path,
+    resume: bool,
+    dist: DistInfo,
+) -> tuple[Trainer, RunState]:
+    """Model, optimizer and schedule, and the run state: fresh, or restored from `ckpt_dir`."""
+    device = dist.device
+    # Same seed on every rank: identical initial weights.
     torch.manual_seed(cfg.seed)
     model = _initial_model(cfg, obj, tokenizer, init_dir, dist).to(device)
     groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
@@ -153,42 +181,30 @@ def _pretrain(
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     accum = grad_accum_steps(cfg, dist.world_size)
     amp_dtype = torch.bfloat16 if _use_bf16(cfg, device) else None
-    metrics = MetricsLog(out, dist, keep_until_step=state.step, tensorboard=cfg.tensorboard)
-    log(dist, f"{obj.name}: {n_params(model) / 1e6:.1f}M parameters, {accum} micro-batches/step, {device}")
+    return Trainer(model, train_model, optimizer, scheduler, loader, accum, amp_dtype), state
 
-    # The loop: one optimizer step per iteration.
+
+def _train_loop(
+    trainer: Trainer,
+    state: RunState,
+    metrics: MetricsLog,
+    obj: Objective,
+    cfg: PretrainConfig,
+    ckpt_dir: Path,
+    dist: DistInfo,
+    started: float,
+) -> None:
+    """Optimizer steps up to cfg.max_steps, logged every step and checkpointed every
+    checkpoint_every_steps; the wall time since `started` goes into state.wall_s."""
     progress = _progress_bar(cfg.max_steps, state.step, dist)
     window_tokens, window_start = 0, time.perf_counter()
     while state.step < cfg.max_steps:
-        # Losses are summed on the device and read once per step (one host sync), and the loader
-        # masks the next micro-batch on the CPU while the GPU works on this one.
-        local = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float32, device=device)  # losses, tokens
-        for micro in range(accum):
-            batch = loader.take()
-            state.data_digest = hashlib.sha256(state.data_digest.encode() + batch.digest).hexdigest()
-            sync = train_model.no_sync() if dist.world_size > 1 and micro < accum - 1 else _null()
-            with sync, _autocast(device, amp_dtype):
-                losses = train_model(**batch.inputs)
-            (losses["loss"] / accum).backward()
-            loader.refill()
-            local += _loss_row(losses, batch.n_tokens, device)
-        grad_norm = _clip(model, cfg.max_grad_norm)  # the DDP gradients are already averaged
-        stats = torch.cat([_all_reduce_sum(local, dist), grad_norm.reshape(1).float()]).double().cpu()
-        step_losses = _mean_losses(stats, accum * dist.world_size, obj)
-        step_tokens, grad_norm = int(stats[len(LOSS_NAMES)]), float(stats[-1])
-        if not math.isfinite(step_losses["loss"]):
-            raise _diverged(state.step + 1, f"loss {step_losses['loss']}", ckpt_dir)
-        if not math.isfinite(grad_norm):
-            raise _diverged(state.step + 1, f"gradient norm {grad_norm}", ckpt_dir)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-
+        step_losses, step_tokens, grad_norm = _optimizer_step(trainer, state, obj, cfg, ckpt_dir, dist)
         state.step += 1
         state.tokens_seen += step_tokens
         state.last_losses = step_losses
         window_tokens += step_tokens
-        lr = scheduler.get_last_lr()[0]
+        lr = trainer.scheduler.get_last_lr()[0]
         metrics.step_row(state.step, step_losses, lr, grad_norm, state.tokens_seen)
         if state.step % cfg.log_every_steps == 0 or state.step == cfg.max_steps:
             tokens_per_s = window_tokens / max(time.perf_counter() - window_start, 1e-9)
@@ -201,128 +217,69 @@ def _pretrain(
         if state.step % cfg.checkpoint_every_steps == 0 or state.step == cfg.max_steps:
             state.wall_s += time.perf_counter() - started
             started = time.perf_counter()
-            save_checkpoint(ckpt_dir, model, optimizer, scheduler, loader, state, obj, cfg, dist)
+            save_checkpoint(
+                ckpt_dir,
+                trainer.model,
+                trainer.optimizer,
+                trainer.scheduler,
+                trainer.loader,
+                state,
+                obj,
+                cfg,
+                dist,
+            )
     progress.close()
     metrics.close()
-
-    # Output: a Hugging Face directory with tokenizer and model card, and the per-rank summary.
     state.wall_s += time.perf_counter() - started
-    info = _card_info(obj, preset, cfg, corpus, shards, state, init, dist)
-    model_dir = out / "model"
-    write_summary(out, model, state, dist)
-    if dist.is_main:
-        save_pretrained(model, tokenizer, model_dir, info)
-        log(dist, f"saved {model_dir} ({state.step} steps, {state.tokens_seen:,} tokens)")
-    barrier()
-    return model_dir
 
 
-# ----------------------------------------------------------------------------- data
+def _optimizer_step(
+    trainer: Trainer, state: RunState, obj: Objective, cfg: PretrainConfig, ckpt_dir: Path, dist: DistInfo
+) -> tuple[dict[str, float], int, float]:
+    """One optimizer step: (mean losses, tokens, gradient norm) over all processes' micro-batches.
+
+    A NaN or infinite loss or gradient raises before the step is applied.
+    """
+    local = _accumulate_gradients(trainer, state, dist)
+    grad_norm = _clip(trainer.model, cfg.max_grad_norm)  # the DDP gradients are already averaged
+    stats = torch.cat([_all_reduce_sum(local, dist), grad_norm.reshape(1).float()]).double().cpu()
+    step_losses = _mean_losses(stats, trainer.accum * dist.world_size, obj)
+    step_tokens, grad_norm = int(stats[len(LOSS_NAMES)]), float(stats[-1])
+    if not math.isfinite(step_losses["loss"]):
+        raise _diverged(state.step + 1, f"loss {step_losses['loss']}", ckpt_dir)
+    if not math.isfinite(grad_norm):
+        raise _diverged(state.step + 1, f"gradient norm {grad_norm}", ckpt_dir)
+    trainer.optimizer.step()
+    trainer.scheduler.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return step_losses, step_tokens, grad_norm
+
+
+def _accumulate_gradients(trainer: Trainer, state: RunState, dist: DistInfo) -> torch.Tensor:
+    """Forward and backward over `trainer.accum` micro-batches; returns this rank's summed losses
+    and tokens, [len(LOSS_NAMES) + 1], on the device. Each batch extends state.data_digest."""
+    # Losses are summed on the device and read once per step (one host sync), and the loader
+    # masks the next micro-batch on the CPU while the GPU works on this one.
+    device, accum, train_model = dist.device, trainer.accum, trainer.train_model
+    local = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float32, device=device)  # losses, tokens
+    for micro in range(accum):
+        batch = trainer.loader.take()
+        state.data_digest = hashlib.sha256(state.data_digest.encode() + batch.digest).hexdigest()
+        sync = train_model.no_sync() if dist.world_size > 1 and micro < accum - 1 else _null()
+        with sync, _autocast(device, trainer.amp_dtype):
+            losses = train_model(**batch.inputs)
+        (losses["loss"] / accum).backward()
+        trainer.loader.refill()
+        local += _loss_row(losses, batch.n_tokens, device)
+    return local
+
+
+# ----------------------------------------------------------------------------- model and step
 
 
 def resolve_init(init: str | None) -> ResolvedModel | None:
     """`--init`: a save_pretrained directory or a registered model name (spaneval.models), or None."""
     return None if init is None else resolve_model(init)
-
-
-def load_pretraining_tokenizer(init: ResolvedModel | None) -> Any:
-    """The init model's own tokenizer (cased models kept cased), else the bundled BERT cased vocabulary."""
-    tokenizer_files = ("vocab.txt", "tokenizer.json")
-    if init is None or not any((init.path / name).is_file() for name in tokenizer_files):
-        return bundled_tokenizer()
-    return load_tokenizer(init)
-
-
-def build_shards_once(corpus: str, tokenizer: Any, cfg: PretrainConfig, dist: DistInfo) -> Any:
-    """Token shards of `corpus`, built by rank 0 while the others wait, then opened by all."""
-    cache_dir = Path(cfg.shard_cache) if cfg.shard_cache else cache_root() / "shards"
-    if dist.is_main:
-        shards = build_shards(corpus, tokenizer, cache_dir)
-    barrier()
-    if not dist.is_main:
-        shards = build_shards(corpus, tokenizer, cache_dir)
-    return shards
-
-
-def make_block_stream(
-    shards: Any, tokenizer: Any, obj: Objective, cfg: PretrainConfig, dist: DistInfo
-) -> Any:
-    """This rank's stream of masked micro-batches (a disjoint part of the data)."""
-    return BlockStream(
-        shards,
-        seq_len=cfg.seq_len,
-        objective_kind=obj.block_kind,
-        batch_size=cfg.micro_batch_size,
-        tokenizer_specials=TokenizerSpecials.from_tokenizer(tokenizer),
-        masking=masking_config(obj, cfg),
-        seed=cfg.seed,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
-
-
-@dataclass
-class DeviceBatch:
-    """One micro-batch ready for the model."""
-
-    inputs: dict[str, torch.Tensor | None]  # model keyword arguments, on the device
-    n_tokens: int  # non-padding tokens
-    digest: bytes  # sha256 of the (masked) input ids, for the per-rank data digest
-
-
-def prepare_batch(raw: dict[str, Any], device: torch.device, sbo_max_targets: int) -> DeviceBatch:
-    """Move a BlockStream batch to `device`, with its MLM / SBO target indices found on the CPU."""
-    batch: dict[str, torch.Tensor | None] = {
-        k: torch.as_tensor(raw[k]).long() for k in MODEL_INPUTS if k in raw
-    }
-    mask = batch["attention_mask"]
-    n_tokens = int(mask.sum())
-    digest = hashlib.sha256(batch["input_ids"].numpy().tobytes()).digest()
-    if bool(mask.all()):
-        batch["attention_mask"] = None  # full blocks: SDPA's unmasked (fastest) kernels
-    # Target indices found here, on the CPU: the forward pass never waits on the GPU for a nonzero().
-    batch["mlm_index"] = (batch["mlm_labels"].reshape(-1) != IGNORE).nonzero().squeeze(1)
-    if "sbo_pos" in batch:
-        batch["sbo_index"] = sbo_targets(batch["sbo_pos"], sbo_max_targets)
-    pin = device.type == "cuda"
-    inputs = {
-        k: None if v is None else (v.pin_memory() if pin else v).to(device, non_blocking=True)
-        for k, v in batch.items()
-    }
-    return DeviceBatch(inputs, n_tokens, digest)
-
-
-class BatchLoader:
-    """Micro-batches on the device, the next one prepared while the device runs the current one.
-
-    `state_dict()` is the position of the first batch not yet taken, so a checkpoint never skips
-    the batch that was prepared ahead.
-    """
-
-    def __init__(self, stream: Any, device: torch.device, sbo_max_targets: int):
-        self.stream, self.device, self.sbo_max_targets = stream, device, sbo_max_targets
-        self._pending: DeviceBatch | None = None
-        self._pending_position: dict[str, Any] | None = None
-
-    def refill(self) -> None:
-        if self._pending is None:
-            self._pending_position = self.stream.state_dict()
-            self._pending = prepare_batch(next(self.stream), self.device, self.sbo_max_targets)
-
-    def take(self) -> DeviceBatch:
-        self.refill()
-        batch, self._pending = self._pending, None
-        return batch
-
-    def state_dict(self) -> dict[str, Any]:
-        return self._pending_position if self._pending is not None else self.stream.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._pending = None
-        self.stream.load_state_dict(state)
-
-
-# ----------------------------------------------------------------------------- model and step
 
 
 def _initial_model(
@@ -394,112 +351,6 @@ def n_params(model: torch.nn.Module) -> int:
 @contextlib.contextmanager
 def _null():
     yield
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(
-    ckpt_dir: Path,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    loader: BatchLoader,
-    state: RunState,
-    obj: Objective,
-    cfg: PretrainConfig,
-    dist: DistInfo,
-) -> None:
-    """Weights, optimizer, scheduler, step and every rank's data position and RNG states, atomically."""
-    rank_state = {"data": loader.state_dict(), "rng": rng_states(), "data_digest": state.data_digest}
-    ranks = _gather_objects(rank_state, dist)
-    if dist.is_main:
-        payload = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "run": {k: v for k, v in asdict(state).items() if k != "data_digest"},
-            "ranks": ranks,
-            "objective": obj.name,
-            "world_size": dist.world_size,
-            "config": to_dict(cfg),
-        }
-        # One file replaced atomically (tmp + os.replace): a kill at any moment leaves the old or
-        # the new checkpoint, never neither. getbuffer() hands the bytes over without a copy.
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        write_bytes(ckpt_dir / "trainer.pt", buffer.getbuffer())
-    barrier()
-
-
-def load_checkpoint(
-    ckpt_dir: Path,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    loader: BatchLoader,
-    obj: Objective,
-    cfg: PretrainConfig,
-    dist: DistInfo,
-) -> RunState:
-    """Restore everything save_checkpoint wrote; this rank's data position and RNG states last."""
-    # Our own file (numpy RNG states inside), so the full unpickler is needed.
-    payload = torch.load(ckpt_dir / "trainer.pt", map_location="cpu", weights_only=False)
-    if payload["objective"] != obj.name or payload["world_size"] != dist.world_size:
-        raise ConfigError(
-            f"{ckpt_dir} was written by objective {payload['objective']!r} with {payload['world_size']} "
-            f"process(es); resume it with the same objective and process count "
-            f"(now {obj.name!r} with {dist.world_size})"
-        )
-    _check_same_config(payload["config"], to_dict(cfg), ckpt_dir)
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    mine = payload["ranks"][dist.rank]
-    loader.load_state_dict(mine["data"])
-    set_rng_states(mine["rng"])
-    return RunState(**payload["run"], data_digest=mine["data_digest"])
-
-
-# Settings a resumed run may change; any other difference would make the continuation a new run.
-RESUMABLE_CHANGES = frozenset(
-    {"max_steps", "log_every_steps", "checkpoint_every_steps", "tensorboard", "num_threads", "compile"}
-)
-
-
-def _check_same_config(saved: dict[str, Any], now: dict[str, Any], ckpt_dir: Path) -> None:
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
-    if changed:
-        details = ", ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
-        raise ConfigError(f"{ckpt_dir} was written with other settings ({details}); resume with those")
-
-
-def _gather_objects(obj: Any, dist: DistInfo) -> list[Any]:
-    if dist.world_size == 1:
-        return [obj]
-    gathered: list[Any] = [None] * dist.world_size
-    torch.distributed.all_gather_object(gathered, obj)
-    return gathered
-
-
-def weights_digest(model: torch.nn.Module) -> str:
-    """sha256 over every parameter's bytes, in state-dict order."""
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def write_summary(out: Path, model: torch.nn.Module, state: RunState, dist: DistInfo) -> None:
-    """train_summary.json: per rank, the digest of the batches it saw and of its final weights."""
-    mine = {"rank": dist.rank, "data_digest": state.data_digest, "weights_digest": weights_digest(model)}
-    ranks = _gather_objects(mine, dist)
-    if dist.is_main:
-        write_json(
-            out / "train_summary.json",
-            {"steps": state.step, "tokens_seen": state.tokens_seen, "wall_s": state.wall_s, "ranks": ranks},
-        )
 
 
 # ----------------------------------------------------------------------------- logging

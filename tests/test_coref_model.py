@@ -11,7 +11,8 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from spaneval.config import apply_overrides
 from spaneval.train import TrainConfig
-from tasks.coref import BUNDLED_DIR, COREF, CorefConfig, encode_document, pad_batch
+from tasks.coref import BUNDLED_DIR, COREF, CorefConfig
+from tasks.coref_encode import encode_document, pad_batch
 from tasks.coref_model import candidate_spans, distance_bucket, extract_top_spans
 
 

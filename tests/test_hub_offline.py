@@ -95,7 +95,8 @@ def test_cached_hub_model_loads_offline_cased_with_its_commit_recorded(empty_hf_
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
     model = resolve_model("spanbert")
-    assert model.path == snapshot and model.revision == sha and model.hub_id == "SpanBERT/spanbert-base-cased"
+    assert model.path == snapshot and model.revision == sha
+    assert model.hub_id == "SpanBERT/spanbert-base-cased"
     tokenizer = load_tokenizer(model)
     assert tokenizer.tokenize("Hello World") == ["Hello", "World"]
     assert tokenizer_settings(tokenizer)["do_lower_case"] is False
