@@ -100,4 +100,4 @@ def test_cached_hub_model_loads_offline_cased_with_its_commit_recorded(empty_hf_
     tokenizer = load_tokenizer(model)
     assert tokenizer.tokenize("Hello World") == ["Hello", "World"]
     assert tokenizer_settings(tokenizer)["do_lower_case"] is False
-    assert load_tokenizer(model, lowercase=True).tokenize("Hello") == ["hello"]  # the hub behaviour, on request
+    assert load_tokenizer(model, lowercase=True).tokenize("Hello") == ["hello"]  # hub behaviour, on request
