@@ -18,6 +18,7 @@ BENCHES = {
     "pretrain": "spaneval.bench.pretrain",
     "coref-score": "spaneval.bench.coref_score",
     "finetune": "spaneval.bench.finetune",
+    "infer": "spaneval.bench.infer",
     "dashboard-load": "spaneval.bench.dashboard_load",
 }
 
