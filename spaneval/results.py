@@ -69,6 +69,17 @@ def git_commit() -> str | None:
         return None
 
 
+def cpu_name() -> str:
+    """The CPU model name as `lscpu` shows it (from /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: Any, world_size: int) -> dict[str, Any]:
     import numpy
     import tokenizers
@@ -78,9 +89,7 @@ def environment(device: Any, world_size: int) -> dict[str, Any]:
     from spaneval import __version__
 
     device_name = (
-        torch.cuda.get_device_name(device)
-        if getattr(device, "type", "cpu") == "cuda"
-        else platform.processor() or platform.machine()
+        torch.cuda.get_device_name(device) if getattr(device, "type", "cpu") == "cuda" else cpu_name()
     )
     return {
         "python": platform.python_version(),

@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from spaneval.metrics.coref import aggregate, document_counts, sum_counts
+from spaneval.results import cpu_name
 from spaneval.rng import generator
 from tasks.coref_data import Span, litbank_dir, read_conll
 
@@ -48,17 +47,6 @@ def perturb_clusters(
         else:
             merged.append(list(cluster))
     return merged
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import itertools
 import json
-import platform
 import tempfile
 import time
 import warnings
@@ -30,6 +29,7 @@ import pandas as pd
 from spaneval import published, resultsdb, stats
 from spaneval.atomic import write_json, write_jsonl
 from spaneval.metrics import coref, relation
+from spaneval.results import cpu_name
 
 QA_TASKS = ("squad", "squad_v2")
 COREF_TASKS = ("coref",)
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
         "app_first_render_s": app_s,
         "leaderboard_rows": len(board),
         "goal_s": 3.0,
-        "machine": platform.processor() or platform.machine(),
+        "machine": cpu_name(),
     }
     print(json.dumps(result))
     return result

@@ -24,7 +24,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 from pretrain.blocks import BlockStream, Rows, TokenizerSpecials, block_table, single_rows
 from pretrain.corpus import BUNDLED_CORPUS, build_shards
 from pretrain.masking import IGNORE_INDEX, MaskingConfig, mask_batch, mask_batch_with_spans
+from spaneval.results import cpu_name
 
 SHARED_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "corpus" / "gutenberg"
 SPAN_GOAL_TOKENS_PER_S = 5e6  # issue 3: span masking >= 5 M tokens/s on one core
@@ -68,16 +68,6 @@ def one_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(previous)
-
-
-def machine() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def best_seconds(fn: Callable[[Any], Any], batches: list, repeats: int) -> float:
@@ -209,7 +199,7 @@ def measure(args: argparse.Namespace, tokenizer: Any, shards: Any) -> dict:
     )
     return {
         "bench": "masking",
-        "machine": machine(),
+        "machine": cpu_name(),
         "cpu_count": os.cpu_count(),
         "threads": 1,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from spaneval.results import cpu_name
 
 BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 # Dense bf16 peak FLOP/s by device name (datasheets; SXM parts). Unknown devices: MFU is null.
@@ -53,13 +54,9 @@ def peak_flops(device: torch.device) -> float | None:
     return next((peak for key, peak in PEAK_BF16.items() if key in name), None)
 
 
-def cpu_name() -> str:
-    """The CPU model name (as `lscpu` shows it) and the number of threads torch uses."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-    name = names[0] if names else platform.machine()
-    return f"{name} ({torch.get_num_threads()} threads)"
+def cpu_description() -> str:
+    """The CPU model name and the number of threads torch uses."""
+    return f"{cpu_name()} ({torch.get_num_threads()} threads)"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -177,7 +174,7 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         "micro_batch": cfg.micro_batch_size,
         "precision": "bf16" if bf16 else "fp32",
         "compile": args.compile,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_description(),
         "step_ms": round(step_s * 1e3, 2),
         "tokens_per_s": round(tokens_per_s),
         "data_ms_per_batch": round(_data_ms(parts["stream"]), 2),
