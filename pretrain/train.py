@@ -409,9 +409,33 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _progress_bar(total: int, initial: int, dist: DistInfo) -> Any:
+    """A tqdm bar on a terminal; plain log lines (with an ETA) in log files, where a bar's
+    carriage returns would pile up into one unreadable line."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not dist.is_main, unit="step", mininterval=1.0)
+    if sys.stderr.isatty():
+        return tqdm(total=total, initial=initial, disable=not dist.is_main, unit="step", mininterval=1.0)
+    return LineProgress(total, initial, dist)
+
+
+class LineProgress:
+    """The part of tqdm's interface the loop uses, printing one line per set_postfix call."""
+
+    def __init__(self, total: int, initial: int, dist: DistInfo):
+        self.total, self.n, self.first, self.dist = total, initial, initial, dist
+        self.t0 = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, refresh: bool = False, **values: str) -> None:
+        done = self.n + 1 - self.first  # called just before update() for this step
+        eta_s = (time.perf_counter() - self.t0) / max(done, 1) * (self.total - self.n - 1)
+        shown = " ".join(f"{k} {v}" for k, v in values.items())
+        log(self.dist, f"step {self.n + 1}/{self.total} {shown} eta {eta_s:.0f} s")
+
+    def close(self) -> None:
+        return None
 
 
 def log(dist: DistInfo, message: str) -> None:
