@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import views
-from spaneval import published, resultsdb, stats
+from dashboards.data import dashboard_data
+from spaneval import resultsdb
 from spaneval.errors import SpanevalError
 
 VIEWS = ("Leaderboard", "Task", "Run", "Examples")
@@ -39,22 +39,7 @@ def results_dir() -> Path:
 
 @st.cache_data(show_spinner="Loading results ...")
 def load(root: str, signature: tuple) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
-        runs = resultsdb.load_runs(root)
-    metrics = resultsdb.metrics_table(runs)
-    summary = stats.seed_summary(metrics)
-    pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
-    long = stats.leaderboard_long(summary, published.published_table(pairs))
-    return {
-        "runs": runs,
-        "summary": summary,
-        "leaderboard": stats.leaderboard_wide(long),
-        "published": long[long["kind"] == "published"],
-        "breakdowns": stats.breakdown_summary(resultsdb.breakdowns_table(runs)),
-        "runs_table": resultsdb.runs_table(runs),
-        "problems": pd.DataFrame([vars(p) for p in runs.problems], columns=["path", "problem"]),
-    }
+    return dashboard_data(root)
 
 
 @st.cache_data(show_spinner=False)

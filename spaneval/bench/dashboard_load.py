@@ -20,13 +20,11 @@ import itertools
 import json
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from spaneval import published, resultsdb, stats
 from spaneval.atomic import write_json, write_jsonl
 from spaneval.metrics import coref, relation
 from spaneval.results import cpu_name
@@ -259,15 +257,9 @@ def write_results(root: Path, n_runs: int, n_examples: int = 20) -> None:
 
 def load_leaderboard(root: Path) -> pd.DataFrame:
     """What the dashboard computes on start (without Streamlit)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
-        runs = resultsdb.load_runs(root)
-    metrics = resultsdb.metrics_table(runs)
-    summary = stats.seed_summary(metrics)
-    pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
-    resultsdb.breakdowns_table(runs)
-    resultsdb.runs_table(runs)
-    return stats.leaderboard_wide(stats.leaderboard_long(summary, published.published_table(pairs)))
+    from dashboards.data import dashboard_data
+
+    return dashboard_data(root)["leaderboard"]
 
 
 def app_render_s(root: Path) -> float:
