@@ -181,19 +181,39 @@ def tiny_model_dir() -> Path:
     return path
 
 
-def build_tiny_model(out_dir: Path, seed: int = 0, hidden_size: int = 128, num_layers: int = 2) -> None:
-    """Write a randomly initialised small BERT (save_pretrained, safetensors) plus tokenizer."""
-    import torch
-    from transformers import BertConfig, BertModel
+# Encoder shapes (hidden, layers, heads, feed-forward) of BERT base/large and the tiny test model.
+ENCODER_SIZES = {"tiny": (128, 2, 2, 512), "base": (768, 12, 12, 3072), "large": (1024, 24, 16, 4096)}
 
-    torch.manual_seed(seed)
-    cfg = BertConfig(
+
+def encoder_config(size: str) -> Any:
+    """A BertConfig of a registered size with the BERT cased vocabulary and 512 positions."""
+    from transformers import BertConfig
+
+    hidden, layers, heads, ff = lookup(ENCODER_SIZES, size, "encoder size")
+    return BertConfig(
         vocab_size=28996,
-        hidden_size=hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=max(2, hidden_size // 64),
-        intermediate_size=4 * hidden_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ff,
         max_position_embeddings=512,
     )
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(out_dir, safe_serialization=True)
+
+
+def random_encoder(size: str) -> Any:
+    """A randomly initialised BertModel (SDPA, no pooler): speed and memory do not depend on weights."""
+    from transformers import BertModel
+
+    return BertModel._from_config(encoder_config(size), add_pooling_layer=False, attn_implementation="sdpa")
+
+
+def build_tiny_model(out_dir: Path, seed: int = 0) -> None:
+    """Write a randomly initialised tiny BERT (save_pretrained, safetensors) plus tokenizer."""
+    import torch
+    from transformers import BertModel
+
+    torch.manual_seed(seed)
+    BertModel(encoder_config("tiny"), add_pooling_layer=False).save_pretrained(
+        out_dir, safe_serialization=True
+    )
     bundled_tokenizer().save_pretrained(out_dir)

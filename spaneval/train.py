@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from spaneval.atomic import write_bytes
-from spaneval.config import option, to_dict
+from spaneval.config import option
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError, SpanevalError
 
@@ -119,8 +119,9 @@ def linear_schedule(warmup_steps: int, total: int) -> Callable[[int], float]:
     return factor
 
 
-def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda"):
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast when asked for, or on GPU under "auto"; None means float32."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
 
@@ -165,7 +166,7 @@ def finetune(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, linear_schedule(int(cfg.warmup_ratio * steps), steps)
     )
-    amp = autocast_dtype(cfg, dist.device)
+    amp = autocast_dtype(cfg.precision, dist.device)
 
     state = {"step": 0, "best_metric": None, "best_step": None, "losses": []}
     ckpt = checkpoint_dir / "checkpoint.pt"
@@ -334,7 +335,7 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Forward passes over `features` in order; every tensor output moved to numpy (float32)."""
     model.eval()
-    amp = torch.bfloat16 if (precision == "bf16" or (precision == "auto" and device.type == "cuda")) else None
+    amp = autocast_dtype(precision, device)
     outputs = []
     for start in range(0, len(features), batch_size):
         chunk = [features[i] for i in range(start, min(start + batch_size, len(features)))]
@@ -359,7 +360,3 @@ def _to_numpy(value: Any) -> Any:
 def log(dist: DistInfo, message: str) -> None:
     if dist.is_main:
         print(f"[spaneval] {message}", flush=True)
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return to_dict(cfg)

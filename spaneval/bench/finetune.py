@@ -22,21 +22,6 @@ import torch
 from spaneval.train import LENGTH_GROUP_BATCHES, batch_indices
 
 BUNDLED_TRAIN = Path(__file__).resolve().parents[1] / "data" / "squad" / "train-sample.json"
-SIZES = {"base": (768, 12, 12, 3072), "tiny": (128, 2, 2, 512)}
-
-
-def _config(size: str):
-    from transformers import BertConfig
-
-    hidden, layers, heads, ff = SIZES[size]
-    return BertConfig(
-        vocab_size=28996,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=ff,
-        max_position_embeddings=512,
-    )
 
 
 def _windows(data: Path, max_seq_len: int):
@@ -78,13 +63,14 @@ def _stepper(model, device: torch.device):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from transformers import BertForQuestionAnswering, BertModel
+    from transformers import BertForQuestionAnswering
 
+    from spaneval.models import encoder_config, random_encoder
     from tasks.qa import SQUAD
     from tasks.qa_model import SpanExtractionModel
 
     p = argparse.ArgumentParser(prog="spaneval bench finetune")
-    p.add_argument("--size", choices=sorted(SIZES), default="base")
+    p.add_argument("--size", choices=["tiny", "base", "large"], default="base")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--max-seq-len", type=int, default=384)
     p.add_argument("--data", default=str(BUNDLED_TRAIN))
@@ -101,13 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
         _pad_full(SQUAD.collate(_rows(feats, batch_indices(s, len(feats), args.batch, 0))), args.max_seq_len)
         for s in steps
     ]
-    cfg = _config(args.size)
+    cfg = encoder_config(args.size)
     torch.manual_seed(0)
-    ours = (
-        SpanExtractionModel(BertModel._from_config(cfg, add_pooling_layer=False, attn_implementation="sdpa"))
-        .to(device)
-        .train()
-    )
+    ours = SpanExtractionModel(random_encoder(args.size)).to(device).train()
     ours_s = _time_steps(_stepper(ours, device), ours_batches, device)
     del ours
     torch.manual_seed(0)

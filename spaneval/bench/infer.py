@@ -16,26 +16,9 @@ import time
 
 import torch
 
-SIZES = {"tiny": (128, 2, 2, 512), "base": (768, 12, 12, 3072), "large": (1024, 24, 16, 4096)}
-
-
-def _encoder(size: str):
-    from transformers import BertConfig, BertModel
-
-    hidden, layers, heads, ff = SIZES[size]
-    cfg = BertConfig(
-        vocab_size=28996,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=ff,
-        max_position_embeddings=512,
-    )
-    return BertModel._from_config(cfg, add_pooling_layer=False, attn_implementation="sdpa")
-
 
 def main(argv: list[str] | None = None) -> dict:
-    from spaneval.models import bundled_tokenizer
+    from spaneval.models import bundled_tokenizer, random_encoder
     from spaneval.registry import lookup
     from spaneval.runner import build_configs
     from spaneval.train import predict
@@ -44,7 +27,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="spaneval bench infer")
     p.add_argument("--task", default="coref")
     p.add_argument("--data", default=None, help="the task's data source (default: its default)")
-    p.add_argument("--size", choices=sorted(SIZES), default="base")
+    p.add_argument("--size", choices=["tiny", "base", "large"], default="base")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="use only the first N evaluation examples")
     args = p.parse_args(argv)
@@ -56,7 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = task.prepare_tokenizer(bundled_tokenizer(), task_cfg)
     features = task.encode(examples, tokenizer, task_cfg, False)
     torch.manual_seed(0)
-    model = task.build_model(_encoder(args.size), tokenizer, task_cfg).to(device)
+    model = task.build_model(random_encoder(args.size), tokenizer, task_cfg).to(device)
     predict(
         model, [features[i] for i in range(min(2, len(features)))], task.collate, args.batch, device
     )  # warm-up
