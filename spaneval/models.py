@@ -69,9 +69,17 @@ class ResolvedModel:
     hub_id: str | None
     revision: str | None
     cased: bool
+    casing_rule: str = "registry"  # what decided `cased`: "registry", "vocabulary" or "tokenizer_config"
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "hub_id": self.hub_id, "revision": self.revision, "path": str(self.path)}
+        return {
+            "name": self.name,
+            "hub_id": self.hub_id,
+            "revision": self.revision,
+            "path": str(self.path),
+            "cased": self.cased,
+            "casing_rule": self.casing_rule,
+        }
 
 
 def cache_root() -> Path:
@@ -90,7 +98,8 @@ def resolve_model(name_or_path: str, revision: str | None = None) -> ResolvedMod
             raise SpanevalError(
                 f"{path} is a directory but has no config.json (expected a save_pretrained directory)"
             )
-        return ResolvedModel(str(path), path.resolve(), None, None, _looks_cased(path))
+        cased, rule = decide_casing(path)
+        return ResolvedModel(str(path), path.resolve(), None, None, cased, rule)
     if os.sep in name_or_path or name_or_path.startswith("."):
         raise SpanevalError(f"model directory {name_or_path} does not exist")
     spec = lookup(MODELS, name_or_path, "model")
@@ -120,13 +129,46 @@ def _resolve_hub(name: str, spec: ModelSpec, revision: str | None) -> ResolvedMo
     return ResolvedModel(name, snapshot, spec.hub_id, snapshot.name, spec.cased)
 
 
-def _looks_cased(path: Path) -> bool:
-    """A local model is treated as cased unless its tokenizer config says uncased *and* its name does."""
+def decide_casing(path: Path) -> tuple[bool, str]:
+    """(cased, the rule that decided) for a local model folder.
+
+    The vocabulary decides: an uncased WordPiece vocabulary has no upper-case entries outside its
+    bracketed special tokens, while BERT-cased's (and SpanBERT's) has thousands. Folder names and
+    `do_lower_case` are unreliable (SpanBERT's hub tokenizer config lowercases a cased model), so the
+    tokenizer config is consulted only when no vocabulary can be read.
+    """
+    upper = vocab_upper_case_entries(path)
+    if upper is not None:
+        return upper > 0, "vocabulary"
+    cfg_file = path / "tokenizer_config.json"
+    lower = _read_json(cfg_file).get("do_lower_case", False) if cfg_file.is_file() else False
+    return not lower, "tokenizer_config"
+
+
+def vocab_upper_case_entries(path: Path) -> int | None:
+    """Vocabulary entries with an upper-case letter (special `[...]` tokens aside), or None if no vocab."""
+    if (path / "vocab.txt").is_file():
+        entries = (path / "vocab.txt").read_text(encoding="utf-8", errors="replace").splitlines()
+    elif (path / "tokenizer.json").is_file():
+        vocab = _read_json(path / "tokenizer.json").get("model", {}).get("vocab")
+        if not isinstance(vocab, dict):
+            return None
+        entries = list(vocab)
+    else:
+        return None
+    return sum(1 for e in entries if not (e.startswith("[") and e.endswith("]")) and e != e.lower())
+
+
+def _read_json(file: Path) -> dict[str, Any]:
     import json
 
-    cfg_file = path / "tokenizer_config.json"
-    lower = json.loads(cfg_file.read_text()).get("do_lower_case", False) if cfg_file.is_file() else False
-    return not (lower and "uncased" in path.name)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SpanevalError(f"{file}: not a readable JSON file ({err})") from None
+    if not isinstance(data, dict):
+        raise SpanevalError(f"{file}: expected a JSON object")
+    return data
 
 
 def load_tokenizer(model: ResolvedModel, lowercase: bool = False) -> Any:
@@ -137,7 +179,7 @@ def load_tokenizer(model: ResolvedModel, lowercase: bool = False) -> Any:
     """
     from transformers import AutoTokenizer
 
-    kwargs = {"do_lower_case": True} if lowercase else ({"do_lower_case": False} if model.cased else {})
+    kwargs = {"do_lower_case": True} if lowercase else {"do_lower_case": not model.cased}
     return AutoTokenizer.from_pretrained(model.path, local_files_only=True, **kwargs)
 
 

@@ -32,3 +32,13 @@ def shared_data() -> Path:
 def bundled() -> Path:
     """The real samples shipped inside the package."""
     return BUNDLED
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    """../shared/models/all-MiniLM-L6-v2, a real pretrained uncased BertModel; skipped when absent."""
+    env = os.environ.get("SPANEVAL_SHARED_MODELS")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "models"]:
+        if (cand / "all-MiniLM-L6-v2" / "config.json").is_file():
+            return cand / "all-MiniLM-L6-v2"
+    pytest.skip("real model not available (../shared/models/all-MiniLM-L6-v2); set SPANEVAL_SHARED_MODELS")
