@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default="quickstart", help="directory for models and results (default: ./quickstart)"
     )
     p.set_defaults(func=quickstart)
+    _add_experiment(sub)
     p = sub.add_parser("report", help="write a reproducibility report (Markdown, LaTeX or HTML)")
     p.add_argument("--results", default="results", help="results directory (default: ./results)")
     p.add_argument("--format", choices=["md", "latex", "html"], default="md")
@@ -99,6 +100,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
     p.set_defaults(func=bench)
     return parser
+
+
+def _add_experiment(sub) -> None:
+    p = sub.add_parser(
+        "experiment", help="run a models x tasks x seeds grid from a TOML file (resumable), then report"
+    )
+    p.add_argument("file", help="grid file, e.g. experiments/minilm-cpu.toml")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the cells, what is finished and the cost left"
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="run only matching cells: MODEL/TASK/SEED globs (minilm/squad/*) or a label (squad); repeatable",
+    )
+    p.add_argument("--no-report", action="store_true", help="do not write the reports after the cells")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="edit the grid before running: dotted TOML key, '*' for every label "
+        "(e.g. 'models.*.pretrain.overrides.max_steps=2', 'seeds=[1]')",
+    )
+    p.set_defaults(func=experiment)
 
 
 def _add_run(sub) -> None:
@@ -148,6 +175,15 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--resume", action="store_true", help="resume from the checkpoint in --output")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=pretrain)
+
+
+def experiment(args: argparse.Namespace) -> int:
+    """`spaneval experiment FILE`: every unfinished cell of the grid, then the reports."""
+    from spaneval.experiment import run_experiment
+
+    return run_experiment(
+        args.file, dry_run=args.dry_run, only=args.only, write_report=not args.no_report, sets=args.set
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -45,12 +45,14 @@ def without_articles_of(source: Path, exclude: Path, out: Path) -> Path:
     return _write(out, dataset, kept)
 
 
-def split_articles(source: Path, first_n: int, out_first: Path, out_rest: Path) -> tuple[Path, Path]:
-    """The first `first_n` articles of `source` in one file and the rest in another (file order)."""
+def split_articles(source: Path, first_n: int, part: str, out: Path) -> Path:
+    """The first `first_n` articles of `source` (part "first") or the others (part "rest"), in file order."""
     dataset, articles = _articles(source)
     if not 0 < first_n < len(articles):
         raise SpanevalError(f"{source}: has {len(articles)} articles; cannot put the first {first_n} apart")
-    return _write(out_first, dataset, articles[:first_n]), _write(out_rest, dataset, articles[first_n:])
+    if part not in ("first", "rest"):
+        raise SpanevalError(f"split_articles: part must be 'first' or 'rest', not {part!r}")
+    return _write(out, dataset, articles[:first_n] if part == "first" else articles[first_n:])
 
 
 def question_count(path: Path) -> int:

@@ -47,10 +47,11 @@ def test_without_articles_of_refuses_a_useless_exclusion(tmp_path):
 
 def test_split_articles(tmp_path):
     dev = _squad(tmp_path / "dev.json", ["A", "B", "C"])
-    first, rest = split_articles(dev, 1, tmp_path / "f.json", tmp_path / "r.json")
+    first = split_articles(dev, 1, "first", tmp_path / "f.json")
+    rest = split_articles(dev, 1, "rest", tmp_path / "r.json")
     assert (_titles(first), _titles(rest)) == (["A"], ["B", "C"])
     with pytest.raises(SpanevalError, match="has 3 articles"):
-        split_articles(dev, 3, tmp_path / "f.json", tmp_path / "r.json")
+        split_articles(dev, 3, "first", tmp_path / "f.json")
 
 
 def test_bad_file_names_the_file(tmp_path):
