@@ -91,7 +91,12 @@ def expected_config(cell: Cell) -> dict[str, Any]:
 
     task = lookup(TASKS, cell.task.task, "task")
     cfgs = build_configs(task, cell.task.preset, dict(cell.task.overrides))
-    return {"task": to_dict(cfgs["task"]), "train": to_dict(cfgs["train"]), "defaults": _defaults(cfgs)}
+    return {
+        "task": to_dict(cfgs["task"]),
+        "train": to_dict(cfgs["train"]),
+        "defaults": _defaults(cfgs),
+        "task_version": task.info.version,
+    }
 
 
 def _defaults(cfgs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -166,6 +171,8 @@ def record_matches(
     if request is not None and bool(request.get("lowercase", False)) != want["lowercase"]:
         return False
     expected = expected_config(cell)
+    if record.get("task_version", expected["task_version"]) != expected["task_version"]:
+        return False  # the task changed how it trains or scores since this run
     return all(
         _config_matches(config.get(part) or {}, expected[part], expected["defaults"][part])
         for part in ("task", "train")

@@ -148,6 +148,9 @@ def test_status_done_resume_todo(tmp_path):
     assert cell_status(exp, cell, finished)[0] == "done"
     del record["config"]["train"]["eval_every_steps"]  # a key added after the run, left at its default
     assert cell_status(exp, cell, finished)[0] == "done"
+    record["task_version"] = "0.9"
+    assert cell_status(exp, cell, finished)[0] == "todo"
+    record["task_version"] = config["task_version"]
     record["config"]["train"]["max_steps"] = 3
     assert cell_status(exp, cell, finished)[0] == "todo"
 
