@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import math
 import random
 import time
@@ -22,10 +21,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from spaneval.atomic import write_bytes
 from spaneval.config import option
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError, SpanevalError
+from spaneval.safe_state import CorruptCheckpointError, load_state, save_state
+
+CHECKPOINT_FILE = "checkpoint.safetensors"  # weights, optimizer, scheduler, step, RNG states
+BEST_MODEL_FILE = "best_model.safetensors"  # weights of the best evaluation so far
+LEGACY_CHECKPOINT_FILE = "checkpoint.pt"  # pickles of older versions: refused, never loaded
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,8 @@ def finetune(
     amp = autocast_dtype(cfg.precision, dist.device)
 
     state = {"step": 0, "best_metric": None, "best_step": None, "losses": []}
-    ckpt = checkpoint_dir / "checkpoint.pt"
-    if resume and ckpt.is_file():
+    ckpt = checkpoint_dir / CHECKPOINT_FILE
+    if resume and (ckpt.is_file() or (checkpoint_dir / LEGACY_CHECKPOINT_FILE).is_file()):
         state = load_checkpoint(ckpt, model, optimizer, scheduler)
         log(dist, f"resumed from {ckpt} at step {state['step']}/{steps}")
 
@@ -215,8 +218,8 @@ def finetune(
         ):
             save_checkpoint(ckpt, model, optimizer, scheduler, state, dist)
 
-    if state["best_step"] is not None and (checkpoint_dir / "best_model.pt").is_file():
-        model.load_state_dict(torch.load(checkpoint_dir / "best_model.pt", map_location=dist.device))
+    if state["best_step"] is not None and (checkpoint_dir / BEST_MODEL_FILE).is_file():
+        model.load_state_dict(load_state(checkpoint_dir / BEST_MODEL_FILE))
         log(dist, f"loaded the best weights (step {state['best_step']}, metric {state['best_metric']:.3f})")
     return TrainSummary(
         steps=state["step"],
@@ -270,7 +273,7 @@ def _evaluate_and_keep_best(model, evaluate, state: dict, checkpoint_dir: Path, 
         log(dist, f"eval at step {state['step']}: {metric:.3f}")
         if state["best_metric"] is None or metric > state["best_metric"]:
             state["best_metric"], state["best_step"] = metric, state["step"]
-            write_bytes(checkpoint_dir / "best_model.pt", _serialise(model.state_dict()))
+            save_state(checkpoint_dir / BEST_MODEL_FILE, model.state_dict())
     if dist.world_size > 1:
         shared = [state["best_metric"], state["best_step"]]
         torch.distributed.broadcast_object_list(shared, src=0)
@@ -278,14 +281,9 @@ def _evaluate_and_keep_best(model, evaluate, state: dict, checkpoint_dir: Path, 
     barrier()
 
 
-def _serialise(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, dist: DistInfo) -> None:
-    """Everything needed to continue exactly: weights, optimizer, scheduler, step, every RNG state."""
+    """Everything needed to continue exactly: weights, optimizer, scheduler, step, every RNG state,
+    as tensors plus JSON (spaneval.safe_state: loading it runs no code)."""
     if dist.is_main:
         payload = {
             "model": model.state_dict(),
@@ -294,17 +292,36 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, dist: 
             "state": state,
             "rng": rng_states(),
         }
-        write_bytes(path, _serialise(payload))
+        save_state(path, payload)
     barrier()
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = read_checkpoint(path, LEGACY_CHECKPOINT_FILE)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     set_rng_states(payload["rng"])
     return payload["state"]
+
+
+def read_checkpoint(path: Path, legacy_name: str) -> dict:
+    """The payload of a checkpoint file, or one clear error: a pickle from an older spaneval is
+    refused unread (unpickling runs code), a damaged file names the way out."""
+    legacy = path.with_name(legacy_name)
+    if not path.is_file() and legacy.is_file():
+        raise SpanevalError(
+            f"checkpoint {legacy} is a pickle (from an older spaneval, or planted); it is not "
+            "loaded because unpickling can run code; delete it to restart from step 0"
+        )
+    corrupt = f"checkpoint {path} is corrupt; delete it to restart from step 0"
+    try:
+        payload = load_state(path)
+    except CorruptCheckpointError as err:
+        raise SpanevalError(f"{corrupt} ({err})") from None
+    if not isinstance(payload, dict) or not {"model", "optimizer", "scheduler"} <= payload.keys():
+        raise SpanevalError(f"{corrupt} (fields missing)")
+    return payload
 
 
 def rng_states() -> dict[str, Any]:

@@ -159,7 +159,8 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
-    while not list(tmp_path.glob("squad/tiny/*/checkpoint/checkpoint.pt")) and time.monotonic() < deadline:
+    pattern = "squad/tiny/*/checkpoint/checkpoint.safetensors"
+    while not list(tmp_path.glob(pattern)) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
