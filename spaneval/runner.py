@@ -20,11 +20,11 @@ from spaneval.atomic import write_dir, write_json
 from spaneval.config import apply_overrides, to_dict
 from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
 from spaneval.errors import SpanevalError
-from spaneval.models import load_encoder, load_tokenizer, resolve_model, tokenizer_settings
+from spaneval.models import load_encoder, load_tokenizer, model_fingerprint, resolve_model, tokenizer_settings
 from spaneval.registry import lookup
 from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.rng import seed_everything
-from spaneval.train import TrainConfig, finetune, log, predict
+from spaneval.train import TrainConfig, finetune, log, per_rank_batch_size, predict
 
 RUN_ARGS_FILE = "run_args.json"
 
@@ -74,6 +74,7 @@ def run_task(req: RunRequest, resume_dir: Path | None = None) -> Path | None:
 
 def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir: Path | None) -> Path | None:
     started, t0 = utc_now(), time.perf_counter()
+    per_rank_batch_size(train_cfg, dist.world_size)  # before anything is loaded or written
     seed_everything(req.seed)
     model_ref = resolve_model(req.model, req.revision)
     train_split = task.load(req.data, "train", task_cfg)
@@ -111,6 +112,8 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         evaluate=evaluate,
         resume=resume_dir is not None,
         lengths=feature_lengths(train_features),
+        identity=_run_identity(req, train_split, eval_split, model_ref),
+        session_start=t0,
     )
     if not dist.is_main:
         return None
@@ -134,7 +137,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         "metrics": scores.metrics,
         "breakdowns": scores.breakdowns,
         "training": _training_fields(summary, len(train_features)),
-        **_provenance(req, dist, started, t0),
+        **_provenance(req, dist, started, t0 - summary.earlier_sessions_wall_s),
     }
     write_record(run_dir, record, scores.per_example)
     if not req.keep_checkpoint:
@@ -162,11 +165,23 @@ def _training_fields(summary, n_features: int) -> dict[str, Any]:
         "final_loss": summary.final_loss,
         "best_step": summary.best_step,
         "losses": summary.losses,
+        "resumed_at_steps": summary.resumed_at_steps,
+    }
+
+
+def _run_identity(req: RunRequest, train_split, eval_split, model_ref) -> dict[str, Any]:
+    """What a resumed run must share with its start: arguments, data and model fingerprints."""
+    return {
+        "run_args": json.loads(json.dumps(dataclasses.asdict(req))),
+        "train_data": train_split.fingerprint,
+        "eval_data": eval_split.fingerprint,
+        "model": model_fingerprint(model_ref.path),
     }
 
 
 def _provenance(req: RunRequest, dist: DistInfo, started, t0: float) -> dict[str, Any]:
-    """Environment, command line and timing (GPU hours = wall time x processes on GPU)."""
+    """Environment, command line and timing (GPU hours = wall time x processes on GPU). `t0` is moved
+    back by the wall time of earlier sessions, so a resumed run records its total."""
     wall_s = round(time.perf_counter() - t0, 3)
     return {
         "environment": environment(dist.device, dist.world_size),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from spaneval.cli import main
-from spaneval.results import SCHEMA_VERSION
+from spaneval.record_schema import SCHEMA_VERSION
 
 QUICK = [
     "max_train_examples=48",
@@ -132,13 +132,13 @@ def test_passage_first_option_is_recorded(tmp_path):
                 str(tmp_path),
                 *QUICK,
                 "passage_first=true",
-                "epochs=0",
+                "max_steps=1",
             ]
         )
         == 0
     )
     [record] = _records(tmp_path)
-    assert record["config"]["task"]["passage_first"] is True and record["training"]["steps"] == 0
+    assert record["config"]["task"]["passage_first"] is True and record["training"]["steps"] == 1
 
 
 def test_resume_continues_an_interrupted_run(tmp_path):

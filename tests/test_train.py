@@ -96,6 +96,17 @@ def test_interrupted_run_resumes_to_the_same_losses_and_weights(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_wall_time_adds_up_across_resumes_and_resumes_are_recorded(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, CFG, _interrupt_at(7))
+    first = load_state(tmp_path / CHECKPOINT_FILE)["state"]
+    assert first["wall_s"] > 0 and first["train_wall_s"] > 0
+    _, resumed = train(tmp_path, CFG, resume=True)
+    assert resumed.resumed_at_steps == [4]
+    assert resumed.earlier_sessions_wall_s == first["wall_s"]
+    assert resumed.train_wall_s > first["train_wall_s"]
+
+
 def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):
     calls = {"n": 0}
 
@@ -170,7 +181,7 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
 
 def test_total_steps():
     assert total_steps(TrainConfig(batch_size=8, epochs=2.0), 40) == 10
-    assert total_steps(TrainConfig(batch_size=8, epochs=0.0), 40) == 0
+    assert total_steps(TrainConfig(batch_size=8, epochs=0.1), 40) == 1
     assert total_steps(TrainConfig(batch_size=8, max_steps=3), 40) == 3
 
 

@@ -1,0 +1,109 @@
+"""Bad input through the CLI, in process: one line naming the key, file or record, exit 2, no
+traceback, and nothing written (no dead run folder)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from spaneval.cli import main
+from spaneval.models import tiny_model_dir
+
+TINY_RUN = ["max_train_examples=16", "max_eval_examples=8", "max_seq_len=128", "batch_size=4", "max_steps=2"]
+
+
+def _fails(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("epochs=0", "epochs=0.0 is out of range: expected 0 < epochs"),
+        ("epochs=-1", "epochs=-1.0 is out of range"),
+        ("learning_rate=-1", "learning_rate=-1.0 is out of range: expected 0 < learning_rate <= 1"),
+        ("learning_rate=nan", "learning_rate=nan is out of range"),
+        ("warmup_ratio=5", "warmup_ratio=5.0 is out of range: expected 0 <= warmup_ratio <= 1"),
+        ("batch_size=-8", "batch_size=-8 is out of range: expected 1 <= batch_size"),
+        ("grad_accum_steps=0", "grad_accum_steps=0 is out of range"),
+        ("log_every_steps=0", "log_every_steps=0 is out of range"),
+        ("eval_batch_size=0", "eval_batch_size=0 is out of range"),
+        ("max_seq_len=2", "max_seq_len=2 is out of range: expected 16 <= max_seq_len <= 8192"),
+        ("batch_size=6", "batch_size=6 must be a multiple of processes (1) x grad_accum_steps (4)"),
+    ],
+)
+def test_out_of_range_settings_are_refused_before_anything_is_written(override, message, tmp_path, capsys):
+    argv = ["run", "squad", "--model", "tiny", "--output", str(tmp_path), "grad_accum_steps=4", override]
+    assert message in _fails(argv, capsys)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("task, override", [("coref", "top_span_ratio=0"), ("tacred", "dropout=1")])
+def test_task_settings_are_range_checked(task, override, tmp_path, capsys):
+    key = override.split("=")[0]
+    argv = ["run", task, "--model", "tiny", "--output", str(tmp_path), override]
+    assert f"{key}=" in _fails(argv, capsys) and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [("max_steps=0", "expected 1 <= max_steps"), ("mask_ratio=2", "expected 0 < mask_ratio < 1")],
+)
+def test_pretraining_settings_are_range_checked(override, message, tmp_path, capsys):
+    assert message in _fails(["pretrain", "--output", str(tmp_path / "out"), override], capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_folder_without_tokenizer_is_refused(tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir(), model)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
+        (model / name).unlink(missing_ok=True)
+    err = _fails(["run", "squad", "--model", str(model), "--output", str(tmp_path / "r")], capsys)
+    assert f"model directory {model} has no tokenizer" in err
+
+
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory, bundled) -> tuple[Path, Path]:
+    """A finished tiny run with its checkpoint kept and its record removed: resumable."""
+    root = tmp_path_factory.mktemp("kept")
+    data = root / "train.json"
+    shutil.copy(bundled / "squad" / "train-sample.json", data)
+    argv = ["run", "squad", "--model", "tiny", "--data", str(data), "--eval-data", "bundled"]
+    assert main([*argv, "--output", str(root / "results"), "--keep-checkpoint", *TINY_RUN]) == 0
+    run_dir = next((root / "results").glob("squad/tiny/*"))
+    (run_dir / "record.json").unlink()
+    return run_dir, data
+
+
+def test_resume_with_changed_training_data_is_refused(kept_run, capsys):
+    run_dir, data = kept_run
+    original = data.read_bytes()
+    squad = json.loads(original)
+    squad["data"] = squad["data"][:-1]
+    data.write_text(json.dumps(squad))
+    try:
+        err = _fails(["run", "--resume", str(run_dir)], capsys)
+    finally:
+        data.write_bytes(original)
+    assert "was written for other inputs (train_data: saved 'sha256:" in err
+
+
+def test_resume_after_editing_run_args_is_refused(kept_run, capsys):
+    run_dir, _ = kept_run
+    args_file = run_dir / "run_args.json"
+    original = args_file.read_text()
+    args = json.loads(original)
+    args["overrides"] = [*args["overrides"], ["learning_rate", "0.001"]]
+    args_file.write_text(json.dumps(args))
+    try:
+        err = _fails(["run", "--resume", str(run_dir)], capsys)
+    finally:
+        args_file.write_text(original)
+    assert "run_args: saved" in err and "learning_rate" in err
