@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="open the Streamlit leaderboard (a wrapper over `streamlit run`)")
     p.add_argument("--results", default="results", help="results directory (default: ./results)")
     p.add_argument("--port", type=int, default=None)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 shares it on the network)",
+    )
     p.set_defaults(func=dashboard)
     p = sub.add_parser("bench", help=f"benchmarks, each printing one JSON line: {', '.join(BENCHES)}")
     p.add_argument("name", help="benchmark name")
@@ -255,7 +260,7 @@ def dashboard(args: argparse.Namespace) -> int:
     """`spaneval dashboard`: `streamlit run` the leaderboard app on --results."""
     from spaneval.dashboard import dashboard as launch
 
-    return launch(args.results, args.port, [])
+    return launch(args.results, args.port, [], args.host)
 
 
 def ls(args: argparse.Namespace) -> int:
