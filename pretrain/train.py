@@ -35,6 +35,7 @@ from pretrain.loader import BatchLoader, build_shards_once, load_pretraining_tok
 from pretrain.model import build_model, load_for_continued_pretraining, save_pretrained
 from pretrain.objectives import Objective, get_objective
 from pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
+from spaneval.atomic import output_lock
 from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
@@ -71,8 +72,11 @@ def pretrain(
     threads = torch.get_num_threads()
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
+    # One pretraining per output directory: a second one would interleave metrics.jsonl and checkpoints.
+    lock = output_lock(output, "pretrain") if dist.is_main else contextlib.nullcontext()
     try:
-        model_dir = _pretrain(obj, preset, cfg, corpus, Path(output), init, resume, dist)
+        with lock:
+            model_dir = _pretrain(obj, preset, cfg, corpus, Path(output), init, resume, dist)
     except BaseException:
         # No barrier here: another rank may already be gone. Ranks fail together on divergence
         # because every rank checks the same all-reduced loss.

@@ -7,6 +7,7 @@ Every rank of a torchrun job executes the same code; rank 0 alone predicts, scor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from spaneval.atomic import write_dir, write_json
+from spaneval.atomic import check_writable, output_lock, write_dir, write_json
 from spaneval.config import apply_overrides, to_dict
 from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
 from spaneval.errors import SpanevalError
@@ -67,14 +68,29 @@ def run_task(req: RunRequest, resume_dir: Path | None = None) -> Path | None:
     task_cfg, train_cfg = cfgs["task"], cfgs["train"]
     dist = init_distributed()
     try:
-        return _run(req, task, task_cfg, train_cfg, dist, resume_dir)
+        with contextlib.ExitStack() as held:
+            return _run(req, task, task_cfg, train_cfg, dist, resume_dir, held)
     finally:
         shutdown_distributed()
 
 
-def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir: Path | None) -> Path | None:
+def _run(
+    req,
+    task,
+    task_cfg,
+    train_cfg: TrainConfig,
+    dist: DistInfo,
+    resume_dir: Path | None,
+    held: contextlib.ExitStack,
+) -> Path | None:
     started, t0 = utc_now(), time.perf_counter()
-    per_rank_batch_size(train_cfg, dist.world_size)  # before anything is loaded or written
+    # Before anything is loaded or written: settings that cannot run, an output that cannot be written,
+    # and (resume) a run directory that another process is still writing.
+    per_rank_batch_size(train_cfg, dist.world_size)
+    if dist.is_main:
+        check_writable(resume_dir or req.results_dir)
+        if resume_dir is not None:
+            held.enter_context(output_lock(resume_dir, "run"))
     seed_everything(req.seed)
     model_ref = resolve_model(req.model, req.revision)
     train_split = task.load(req.data, "train", task_cfg)
@@ -87,6 +103,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
     model = task.build_model(load_encoder(model_ref), tokenizer, task_cfg)
     run_dir = resume_dir or _shared_run_dir(req, dist)
     if dist.is_main and resume_dir is None:
+        held.enter_context(output_lock(run_dir, "run"))  # a `--resume` of it must wait for this run
         write_json(run_dir / RUN_ARGS_FILE, dataclasses.asdict(req))
         # the tokenizer (with any task tokens, e.g. entity masks) travels with the checkpoint
         write_dir(run_dir / "checkpoint" / "tokenizer", tokenizer.save_pretrained)

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,18 @@ def test_written_files_and_directories_get_normal_permissions(tmp_path: Path):
     write_dir(tmp_path / "d", lambda d: (d / "f").write_text("x"))
     assert (tmp_path / "r.json").stat().st_mode & 0o044  # readable by group/others (umask permitting)
     assert (tmp_path / "d").stat().st_mode & 0o055
+
+
+def test_losing_the_race_to_fill_a_new_directory_keeps_the_winners_copy(tmp_path: Path, monkeypatch):
+    target = tmp_path / "cache"
+    real_replace = os.replace
+
+    def another_process_wins_first(src, dst):
+        target.mkdir()
+        (target / "w.bin").write_text("theirs")
+        real_replace(src, dst)  # fails: the directory is there and not empty
+
+    monkeypatch.setattr("spaneval.atomic.os.replace", another_process_wins_first)
+    write_dir(target, lambda d: (d / "w.bin").write_text("ours"))
+    assert (target / "w.bin").read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]

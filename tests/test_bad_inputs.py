@@ -4,11 +4,13 @@ traceback, and nothing written (no dead run folder)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from spaneval.atomic import output_lock
 from spaneval.cli import main
 from spaneval.models import tiny_model_dir
 
@@ -107,3 +109,34 @@ def test_resume_after_editing_run_args_is_refused(kept_run, capsys):
     finally:
         args_file.write_text(original)
     assert "run_args: saved" in err and "learning_rate" in err
+
+
+@pytest.fixture
+def unwritable(tmp_path) -> Path:
+    """An output path this test cannot write: a read-only folder, or for root (who may write
+    anywhere) a path under a regular file."""
+    if os.geteuid() == 0:
+        (tmp_path / "a-file").write_text("")
+        return tmp_path / "a-file" / "out"
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    return folder / "out"
+
+
+@pytest.mark.parametrize("command", [["pretrain"], ["run", "squad", "--model", "tiny"]])
+def test_an_unwritable_output_is_reported_before_any_work(command, unwritable, capsys):
+    assert f"cannot write to {unwritable}" in _fails([*command, "--output", str(unwritable)], capsys)
+
+
+def test_a_second_pretrain_into_one_output_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    with output_lock(out, "pretrain"):
+        err = _fails(["pretrain", "--output", str(out), "max_steps=1"], capsys)
+    assert f"{out} is in use by spaneval pretrain (pid {os.getpid()})" in err
+    assert not (out / "metrics.jsonl").exists() and not (out / "checkpoint").exists()
+
+
+def test_a_run_still_running_cannot_be_resumed_twice(kept_run, capsys):
+    run_dir, _ = kept_run
+    with output_lock(run_dir, "run"):
+        assert "is in use by spaneval run" in _fails(["run", "--resume", str(run_dir)], capsys)
