@@ -36,9 +36,28 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_full(path, len(data)) from None
         raise
+
+
+def _disk_full(path: Path, needed_bytes: int, bound: str = "") -> SpanevalError:
+    free = shutil.disk_usage(path.parent).free
+    return SpanevalError(
+        f"no space left to write {path}: {bound}{needed_bytes / 1e6:.1f} MB needed, "
+        f"{free / 1e6:.1f} MB free; free some space and run the command again "
+        "(what was written before is intact)"
+    )
+
+
+def remove_stale_temps(path: str | os.PathLike) -> None:
+    """Delete temporary files of earlier writes of `path` that a kill (SIGKILL, power loss) left
+    behind. Only for files one process writes at a time (checkpoints, under output_lock)."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -73,8 +92,11 @@ def write_dir(path: str | os.PathLike, fill: Callable[[Path], None]) -> None:
             shutil.rmtree(old, ignore_errors=True)
         else:
             _replace_unless_beaten(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        written = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_full(path, written, "more than ") from None
         raise
 
 

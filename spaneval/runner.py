@@ -20,12 +20,13 @@ import numpy as np
 from spaneval.atomic import check_writable, output_lock, write_dir, write_json
 from spaneval.config import apply_overrides, to_dict
 from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
-from spaneval.errors import SpanevalError
+from spaneval.errors import DataError, SpanevalError
 from spaneval.models import load_encoder, load_tokenizer, model_fingerprint, resolve_model, tokenizer_settings
 from spaneval.registry import lookup
 from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.rng import seed_everything
 from spaneval.train import TrainConfig, finetune, log, per_rank_batch_size, predict
+from spaneval.userfiles import read_json
 
 RUN_ARGS_FILE = "run_args.json"
 
@@ -266,6 +267,10 @@ def resume_run(run_dir: Path) -> Path | None:
         raise SpanevalError(f"{run_dir} is not a spaneval run directory (no {RUN_ARGS_FILE})")
     if (Path(run_dir) / "record.json").is_file():
         raise SpanevalError(f"{run_dir} already finished (record.json exists); nothing to resume")
-    raw = json.loads(args_file.read_text())
-    raw["overrides"] = tuple(tuple(kv) for kv in raw.get("overrides", ()))
-    return run_task(RunRequest(**raw), resume_dir=Path(run_dir))
+    raw = read_json(args_file)
+    try:
+        raw["overrides"] = tuple(tuple(kv) for kv in raw.get("overrides", ()))
+        req = RunRequest(**raw)
+    except (AttributeError, TypeError) as err:
+        raise DataError(args_file, None, f"not the arguments of a spaneval run ({err})") from None
+    return run_task(req, resume_dir=Path(run_dir))

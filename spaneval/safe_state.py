@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from spaneval.atomic import write_bytes
+from spaneval.atomic import remove_stale_temps, write_bytes
 from spaneval.errors import SpanevalError
 
 STATE_KEY = "spaneval_state"  # the metadata entry holding the JSON skeleton
@@ -34,6 +34,7 @@ def save_state(path: Path, state: Any) -> None:
 
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _pack(state, tensors, {}, set())
+    remove_stale_temps(path)  # e.g. a 12 MB half-written checkpoint from a run killed while saving
     write_bytes(path, save(tensors, metadata={STATE_KEY: json.dumps(skeleton)}))
 
 

@@ -56,3 +56,21 @@ def test_losing_the_race_to_fill_a_new_directory_keeps_the_winners_copy(tmp_path
     write_dir(target, lambda d: (d / "w.bin").write_text("ours"))
     assert (target / "w.bin").read_text() == "theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+def test_a_full_disk_says_how_much_space_was_needed_and_keeps_the_old_file(tmp_path: Path, monkeypatch):
+    import errno
+
+    from spaneval.atomic import write_bytes
+    from spaneval.errors import SpanevalError
+
+    target = tmp_path / "checkpoint.safetensors"
+    target.write_bytes(b"old")
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("spaneval.atomic.os.fsync", disk_full)
+    with pytest.raises(SpanevalError, match=r"no space left to write .*safetensors: 2\.5 MB needed"):
+        write_bytes(target, b"x" * 2_500_000)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == [target.name]

@@ -140,3 +140,129 @@ def test_a_run_still_running_cannot_be_resumed_twice(kept_run, capsys):
     run_dir, _ = kept_run
     with output_lock(run_dir, "run"):
         assert "is in use by spaneval run" in _fails(["run", "--resume", str(run_dir)], capsys)
+
+
+def test_a_truncated_checkpoint_on_resume_names_the_file_and_the_way_out(kept_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(kept_run[0], run_dir)
+    ckpt = run_dir / "checkpoint" / "checkpoint.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[:4096])
+    err = _fails(["run", "--resume", str(run_dir)], capsys)
+    assert f"checkpoint {ckpt} is corrupt; delete it to restart from step 0" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "1,x"], "seed 'x' in '1,x': expected integers >= 0"),
+        (["--seed", "-1"], "seed '-1' in '-1': expected integers >= 0"),
+    ],
+)
+def test_bad_seeds(argv, message, tmp_path, capsys):
+    assert message in _fails(["run", "squad", "--model", "tiny", "--output", str(tmp_path), *argv], capsys)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (("model.safetensors", b"\x00" * 100), "cannot load its weights"),
+        (("model.safetensors", "truncate"), "cannot load its weights"),
+        (("config.json", b'{"model_type": "be'), "config.json: not a readable JSON file"),
+        (("config.json", b"garbage"), "config.json: not a readable JSON file"),
+    ],
+)
+def test_damaged_model_folders_give_one_line(damage, message, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir(), model)
+    name, content = damage
+    target = model / name
+    target.write_bytes(target.read_bytes()[:5000] if content == "truncate" else content)
+    err = _fails(["run", "squad", "--model", str(model), "--output", str(tmp_path / "r")], capsys)
+    assert message in err and str(model) in err
+
+
+def _squad(tmp_path: Path, answer_text: str) -> Path:
+    context = "The mill stood by the river."
+    qa = {"id": "q1", "question": "Where?", "answers": [{"text": answer_text, "answer_start": 0}]}
+    path = tmp_path / "train.json"
+    path.write_text(
+        json.dumps(
+            {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": [qa]}]}]}
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: _squad(d, ""), "article t, question q1: answer text '' is empty"),
+        (lambda d: _write(d / "deep.json", "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+        (lambda d: _write(d / "latin1.json", b'{"data": "caf\xe9"}'), "not UTF-8 text (byte 13)"),
+        (lambda d: d, "is a directory"),
+    ],
+)
+def test_bad_training_data_gives_one_line(make, message, tmp_path, capsys):
+    data = make(tmp_path)
+    argv = ["run", "squad", "--model", "tiny", "--data", str(data), "--output", str(tmp_path / "r")]
+    assert message in _fails(argv, capsys)
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+LATIN1 = "caf\xe9 au lait\n".encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["squad", "--data", "{missing}", "--predictions", "{missing}"],
+            "missing: cannot read the file: not found",
+        ),
+        (["squad", "--data", "{dir}", "--predictions", "{dir}"], "cannot read the file: it is a directory"),
+        (["coref", "--key", "{latin1}", "--response", "{latin1}"], "not UTF-8 text (byte 3)"),
+        (["semeval2010", "--key", "{latin1}", "--predictions", "{latin1}"], "not UTF-8 text (byte 3)"),
+        (["tacred", "--data", "{latin1}", "--predictions", "{latin1}"], "not UTF-8 text (byte 3)"),
+        (["tacred", "--data", "{deep}", "--predictions", "{deep}"], "nested too deeply"),
+    ],
+)
+def test_score_with_unreadable_files_gives_one_line(args, message, tmp_path, capsys):
+    files = {
+        "missing": tmp_path / "missing",
+        "dir": tmp_path,
+        "latin1": _write(tmp_path / "latin1.txt", LATIN1),
+        "deep": _write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000),
+    }
+    assert message in _fails(["score", *(a.format(**files) for a in args)], capsys)
+
+
+def test_a_nan_no_answer_probability_prints_valid_json(bundled, tmp_path, capsys):
+    gold = json.loads((bundled / "squad" / "dev-v2-sample.json").read_text())
+    qids = [qa["id"] for article in gold["data"] for p in article["paragraphs"] for qa in p["qas"]]
+    predictions = _write(tmp_path / "pred.json", json.dumps(dict.fromkeys(qids, "")))
+    na_prob = _write(tmp_path / "na.json", "{" + ", ".join(f'"{q}": NaN' for q in qids) + "}")
+    data = str(bundled / "squad" / "dev-v2-sample.json")
+    argv = ["score", "squad_v2", "--data", data, "--predictions", str(predictions), "--na-prob", str(na_prob)]
+    assert main(argv) == 0
+    json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+
+
+def test_an_interrupted_pretrain_is_told_to_resume_with_pretrain(monkeypatch, tmp_path, capsys):
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pretrain.train.pretrain", interrupted)
+    assert main(["pretrain", "--output", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "pretrain --output OUTPUT --resume" in err and "run --resume" not in err
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000, '["a", "list"]', '{"task": 1, "x": 2}'])
+def test_a_damaged_run_args_file_on_resume_gives_one_line(content, tmp_path, capsys):
+    (tmp_path / "run_args.json").write_text(content)
+    assert "run_args.json" in _fails(["run", "--resume", str(tmp_path)], capsys)

@@ -41,3 +41,10 @@ def test_damaged_files_raise_one_error_naming_the_file(tmp_path, damage):
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(CorruptCheckpointError, match=str(path)):
         load_state(path)
+
+
+def test_a_temporary_file_left_by_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    leftover = tmp_path / ".trainer.safetensors.abc123.tmp"
+    leftover.write_bytes(b"\0" * 1000)  # what SIGKILL during write_bytes leaves
+    save_state(tmp_path / "trainer.safetensors", {"w": torch.ones(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trainer.safetensors"]
