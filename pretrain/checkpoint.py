@@ -1,13 +1,13 @@
-"""The resumable checkpoint (checkpoint/trainer.pt) and the end-of-run summary (train_summary.json).
+"""The resumable checkpoint (checkpoint/trainer.safetensors) and the end-of-run summary.
 
-trainer.pt holds the model, optimizer, scheduler, the run state and, for every rank, its data
-position, RNG states and data digest, so a resumed run continues exactly where it stopped.
+trainer.safetensors holds the model, optimizer, scheduler, the run state and, for every rank, its
+data position, RNG states and data digest, so a resumed run continues exactly where it stopped.
+It holds only tensors and JSON (spaneval.safe_state), so loading it runs no code.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,20 @@ import torch
 from pretrain.loader import BatchLoader
 from pretrain.objectives import Objective
 from pretrain.presets import PretrainConfig
-from spaneval.atomic import write_bytes, write_json
+from spaneval.atomic import write_json
 from spaneval.config import to_dict
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError
-from spaneval.train import rng_states, set_rng_states
+from spaneval.safe_state import save_state
+from spaneval.train import read_checkpoint, rng_states, set_rng_states
+
+CHECKPOINT_FILE = "trainer.safetensors"
+LEGACY_CHECKPOINT_FILE = "trainer.pt"  # a pickle of older versions: refused, never loaded
+
+
+def has_checkpoint(ckpt_dir: Path) -> bool:
+    """A checkpoint (or a refused legacy pickle, to be reported) is in `ckpt_dir`."""
+    return (ckpt_dir / CHECKPOINT_FILE).is_file() or (ckpt_dir / LEGACY_CHECKPOINT_FILE).is_file()
 
 
 @dataclass
@@ -61,10 +70,8 @@ def save_checkpoint(
             "config": to_dict(cfg),
         }
         # One file replaced atomically (tmp + os.replace): a kill at any moment leaves the old or
-        # the new checkpoint, never neither. getbuffer() hands the bytes over without a copy.
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        write_bytes(ckpt_dir / "trainer.pt", buffer.getbuffer())
+        # the new checkpoint, never neither.
+        save_state(ckpt_dir / CHECKPOINT_FILE, payload)
     barrier()
 
 
@@ -79,8 +86,7 @@ def load_checkpoint(
     dist: DistInfo,
 ) -> RunState:
     """Restore everything save_checkpoint wrote; this rank's data position and RNG states last."""
-    # Our own file (numpy RNG states inside), so the full unpickler is needed.
-    payload = torch.load(ckpt_dir / "trainer.pt", map_location="cpu", weights_only=False)
+    payload = read_checkpoint(ckpt_dir / CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE)
     if payload["objective"] != obj.name or payload["world_size"] != dist.world_size:
         raise ConfigError(
             f"{ckpt_dir} was written by objective {payload['objective']!r} with {payload['world_size']} "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from spaneval.config import apply_overrides, option
+from spaneval.config import apply_overrides, check_ranges, option
 from spaneval.errors import ConfigError
 from spaneval.registry import lookup
 
@@ -25,45 +25,52 @@ class PretrainConfig:
     """Everything a pretraining run needs besides the objective, corpus and output directory."""
 
     # encoder shape (BERT base by default)
-    hidden_size: int = option(768, "encoder width")
-    num_layers: int = option(12, "transformer layers")
-    num_heads: int = option(12, "attention heads")
-    intermediate_size: int = option(3072, "feed-forward width")
-    dropout: float = option(0.1, "dropout on all layers and attention probabilities")
-    max_position_embeddings: int = option(512, "learned positions (>= seq_len)")
+    hidden_size: int = option(768, "encoder width", min=1)
+    num_layers: int = option(12, "transformer layers", min=1)
+    num_heads: int = option(12, "attention heads", min=1)
+    intermediate_size: int = option(3072, "feed-forward width", min=1)
+    dropout: float = option(0.1, "dropout on all layers and attention probabilities", min=0, below=1)
+    max_position_embeddings: int = option(512, "learned positions (>= seq_len)", min=8)
     # span boundary objective head (released code: pair_bert.py BertPairTargetPredictionHead)
-    sbo_max_targets: int = option(15, "SBO targets per span: the first N tokens of a longer span")
-    sbo_position_dim: int = option(200, "width of the SBO relative-position embedding")
+    sbo_max_targets: int = option(15, "SBO targets per span: the first N tokens of a longer span", min=1)
+    sbo_position_dim: int = option(200, "width of the SBO relative-position embedding", min=1)
     # data and masking
-    seq_len: int = option(512, "tokens per block, [CLS] and [SEP] included")
-    batch_size: int = option(256, "sequences per optimizer step, over all processes and accumulation")
-    micro_batch_size: int = option(32, "sequences per forward pass on one process")
-    mask_ratio: float = option(0.15, "fraction of tokens masked")
-    geometric_p: float = option(0.2, "span masking: p of the geometric span-length distribution")
-    max_span_words: int = option(10, "span masking: longest span in words")
+    seq_len: int = option(512, "tokens per block, [CLS] and [SEP] included", min=8)
+    batch_size: int = option(256, "sequences per optimizer step, over all processes and accumulation", min=1)
+    micro_batch_size: int = option(32, "sequences per forward pass on one process", min=1)
+    mask_ratio: float = option(0.15, "fraction of tokens masked", above=0, below=1)
+    geometric_p: float = option(
+        0.2, "span masking: p of the geometric span-length distribution", above=0, max=1
+    )
+    max_span_words: int = option(10, "span masking: longest span in words", min=1)
     replacement: Literal["span", "token"] = option(
         "span", "80/10/10 decision once per span (paper) or per token (released code's default option)"
     )
     shard_cache: str = option("", "directory for tokenised corpus shards ('' = $SPANEVAL_CACHE/shards)")
     # optimisation
-    learning_rate: float = option(1e-4, "peak AdamW learning rate")
-    warmup_steps: int = option(10_000, "linear warmup steps, then linear decay to 0 at max_steps")
-    max_steps: int = option(2_400_000, "optimizer steps")
+    learning_rate: float = option(1e-4, "peak AdamW learning rate", above=0, max=1)
+    warmup_steps: int = option(10_000, "linear warmup steps, then linear decay to 0 at max_steps", min=0)
+    max_steps: int = option(2_400_000, "optimizer steps", min=1)
     weight_decay: str = option(
         "paper", "'paper' (0.1, Appendix A), 'released' (0.01, launch scripts) or a number"
     )
-    adam_beta1: float = option(0.9, "AdamW beta1")
-    adam_beta2: float = option(0.999, "AdamW beta2")
-    adam_eps: float = option(1e-8, "AdamW epsilon")
-    max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)")
+    adam_beta1: float = option(0.9, "AdamW beta1", min=0, below=1)
+    adam_beta2: float = option(0.999, "AdamW beta2", min=0, below=1)
+    adam_eps: float = option(1e-8, "AdamW epsilon", above=0, max=1)
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)", min=0)
     # run
-    seed: int = option(1, "seed of model initialisation, masking and dropout")
+    seed: int = option(1, "seed of model initialisation, masking and dropout", min=0)
     precision: Literal["auto", "fp32", "bf16"] = option("auto", "auto: bf16 autocast on GPU, float32 on CPU")
     compile: bool = option(False, "torch.compile the encoder (GPU)")
-    log_every_steps: int = option(10, "progress line and TensorBoard every N steps")
-    checkpoint_every_steps: int = option(1000, "resumable checkpoint every N steps (and at the end)")
+    log_every_steps: int = option(10, "progress line and TensorBoard every N steps", min=1)
+    checkpoint_every_steps: int = option(1000, "resumable checkpoint every N steps (and at the end)", min=1)
     tensorboard: bool = option(True, "log to OUTPUT/tensorboard when tensorboard is installed")
-    num_threads: int = option(0, "CPU threads for torch (0: torch's default); 1 is fastest on a busy machine")
+    num_threads: int = option(
+        0, "CPU threads for torch (0: torch's default); 1 is fastest on a busy machine", min=0
+    )
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -163,8 +170,6 @@ def check_config(cfg: PretrainConfig) -> None:
         raise ConfigError(
             f"batch_size={cfg.batch_size} is not a multiple of micro_batch_size={cfg.micro_batch_size}"
         )
-    if cfg.max_steps < 1 or cfg.warmup_steps < 0:
-        raise ConfigError("max_steps must be >= 1 and warmup_steps >= 0")
 
 
 def grad_accum_steps(cfg: PretrainConfig, world_size: int) -> int:

@@ -9,7 +9,7 @@ batch. OUT gets `checkpoint/` (model, optimizer, scheduler, step, every rank's d
 RNG states; written atomically), `metrics.jsonl` (one row per step), `tensorboard/`, and at the
 end `model/` (a save_pretrained directory) and `train_summary.json` (per-rank data digests and
 weight hashes: ranks must have seen different data and must end with identical weights).
-Data and batches: pretrain/loader.py; checkpoint/trainer.pt and train_summary.json:
+Data and batches: pretrain/loader.py; checkpoint/trainer.safetensors and train_summary.json:
 pretrain/checkpoint.py.
 """
 
@@ -29,12 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from pretrain.checkpoint import RunState, load_checkpoint, save_checkpoint, write_summary
+from pretrain.checkpoint import RunState, has_checkpoint, load_checkpoint, save_checkpoint, write_summary
 from pretrain.corpus import BUNDLED_CORPUS
 from pretrain.loader import BatchLoader, build_shards_once, load_pretraining_tokenizer, make_block_stream
 from pretrain.model import build_model, load_for_continued_pretraining, save_pretrained
 from pretrain.objectives import Objective, get_objective
 from pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
+from spaneval.atomic import output_lock
 from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
@@ -71,8 +72,11 @@ def pretrain(
     threads = torch.get_num_threads()
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
+    # One pretraining per output directory: a second one would interleave metrics.jsonl and checkpoints.
+    lock = output_lock(output, "pretrain") if dist.is_main else contextlib.nullcontext()
     try:
-        model_dir = _pretrain(obj, preset, cfg, corpus, Path(output), init, resume, dist)
+        with lock:
+            model_dir = _pretrain(obj, preset, cfg, corpus, Path(output), init, resume, dist)
     except BaseException:
         # No barrier here: another rank may already be gone. Ranks fail together on divergence
         # because every rank checks the same all-reduced loss.
@@ -110,7 +114,7 @@ def _pretrain(
 ) -> Path:
     started = time.perf_counter()
     ckpt_dir = out / "checkpoint"
-    if (ckpt_dir / "trainer.pt").is_file() and not resume:
+    if has_checkpoint(ckpt_dir) and not resume:
         raise ConfigError(
             f"{out} already holds a checkpoint: pass --resume to continue it, or a new --output"
         )
@@ -168,7 +172,7 @@ def _build_trainer(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.warmup_steps, cfg.max_steps))
     torch.manual_seed(cfg.seed + 7919 * (dist.rank + 1))  # dropout differs between ranks
     state = RunState()
-    if resume and (ckpt_dir / "trainer.pt").is_file():
+    if resume and has_checkpoint(ckpt_dir):
         state = load_checkpoint(ckpt_dir, model, optimizer, scheduler, loader, obj, cfg, dist)
         log(dist, f"resumed from {ckpt_dir} at step {state.step}")
     elif resume:
@@ -335,7 +339,7 @@ def _clip(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
 def _diverged(step: int, what: str, ckpt_dir: Path) -> TrainingDivergedError:
     kept = (
         f"the last good checkpoint is kept in {ckpt_dir}"
-        if (ckpt_dir / "trainer.pt").is_file()
+        if has_checkpoint(ckpt_dir)
         else "no checkpoint had been written yet"
     )
     return TrainingDivergedError(

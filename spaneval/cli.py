@@ -45,12 +45,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spaneval: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "spaneval: interrupted. Finished results and the last checkpoint are intact; "
-            "continue a run with `python -m spaneval run --resume RUN_DIR`.",
-            file=sys.stderr,
-        )
+        print(f"spaneval: interrupted. {RESUME_HINTS.get(args.command, '')}".rstrip(), file=sys.stderr)
         return 130
+
+
+RESUME_HINTS = {
+    "run": "Finished results and the last checkpoint are intact; continue the run with "
+    "`python -m spaneval run --resume RUN_DIR`.",
+    "pretrain": "The last checkpoint is intact; continue with the same command plus --resume "
+    "(`python -m spaneval pretrain --output OUTPUT --resume ...`).",
+    "quickstart": "Finished steps are kept; run the same command again to continue.",
+}
 
 
 def _quiet_libraries() -> None:
@@ -94,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="open the Streamlit leaderboard (a wrapper over `streamlit run`)")
     p.add_argument("--results", default="results", help="results directory (default: ./results)")
     p.add_argument("--port", type=int, default=None)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 shares it on the network)",
+    )
     p.set_defaults(func=dashboard)
     p = sub.add_parser("bench", help=f"benchmarks, each printing one JSON line: {', '.join(BENCHES)}")
     p.add_argument("name", help="benchmark name")
@@ -134,7 +144,7 @@ def _add_run(sub) -> None:
     p.add_argument("--model", help="registered model name or a save_pretrained directory")
     p.add_argument("--data", default=None, help="training data: a named source (e.g. bundled, hub) or a path")
     p.add_argument("--eval-data", default=None, help="evaluation data (default: the eval split of --data)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", default="1", help="random seed, an integer >= 0 (default 1)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds, one run each (e.g. 1,2,3)")
     p.add_argument("--output", default="results", help="results directory (default: ./results)")
     p.add_argument("--preset", default=None, help="named hyperparameter preset of the task")
@@ -200,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     for key in ("fold", "patch"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    seeds = parse_seeds(args.seeds or args.seed)
     for seed in seeds:
         req = RunRequest(
             task=args.task,
@@ -221,6 +231,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'1,2,3' -> [1, 2, 3]; seeds are integers >= 0 (numpy's generators refuse negative seeds)."""
+    seeds = []
+    for part in text.split(","):
+        if not (part.strip().isascii() and part.strip().isdigit()):
+            raise SpanevalError(
+                f"seed {part.strip()!r} in {text!r}: expected integers >= 0, e.g. --seeds 1,2,3"
+            )
+        seeds.append(int(part))
+    return seeds
+
+
 SCORERS = {
     "squad": ("tasks.qa_data", "score_squad_files", ("data", "predictions")),
     "squad_v2": ("tasks.qa_data", "score_squad_files", ("data", "predictions")),
@@ -233,6 +255,8 @@ SCORERS = {
 def score(args: argparse.Namespace) -> int:
     """`spaneval score TASK ...`: official metrics of an existing predictions file, as one JSON object."""
     import importlib
+
+    from spaneval.record_schema import finite_or_null
 
     module_name, func_name, required = lookup(SCORERS, args.task, "scorable task")
     missing = [f"--{name.replace('_', '-')}" for name in required if not getattr(args, name)]
@@ -247,7 +271,8 @@ def score(args: argparse.Namespace) -> int:
         result = func(*(getattr(args, name) for name in required))
     for warning in result.pop("warnings", None) or []:
         print(f"spaneval: warning: {warning}", file=sys.stderr)
-    print(json.dumps(result, indent=1))
+    # JSON has no NaN (a NaN in an na-prob file would print an invalid document): null instead
+    print(json.dumps(finite_or_null(result), indent=1, allow_nan=False))
     return 0
 
 
@@ -291,7 +316,7 @@ def dashboard(args: argparse.Namespace) -> int:
     """`spaneval dashboard`: `streamlit run` the leaderboard app on --results."""
     from spaneval.dashboard import dashboard as launch
 
-    return launch(args.results, args.port, [])
+    return launch(args.results, args.port, [], args.host)
 
 
 def ls(args: argparse.Namespace) -> int:

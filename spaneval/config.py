@@ -1,12 +1,16 @@
 """Typed configuration: frozen dataclasses, `key=value` overrides checked against field types.
 
-Each field carries a one-line doc (`option(default, doc)`), shown by `spaneval ls`. Presets are
-plain dicts of overrides, defined next to the code they configure, each citing its source.
+Each field carries a one-line doc and, if it is a number, its allowed range
+(`option(default, doc, min=, max=, above=, below=)`), both shown by `spaneval ls`. Every config
+class calls `check_ranges(self)` in `__post_init__`, so no config object outside its ranges can
+exist, whether it comes from defaults, a preset or a `key=value` override. Presets are plain dicts
+of overrides, defined next to the code they configure, each citing its source.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -16,20 +20,88 @@ from spaneval.errors import ConfigError
 from spaneval.registry import did_you_mean
 
 
-def option(default: Any, doc: str) -> Any:
-    """A dataclass field with a default and a one-line doc."""
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Allowed values of a number: min/max inclusive, above/below exclusive; always finite."""
+
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+    below: float | None = None
+
+    def allows(self, value: float) -> bool:
+        return (
+            math.isfinite(value)
+            and (self.min is None or value >= self.min)
+            and (self.max is None or value <= self.max)
+            and (self.above is None or value > self.above)
+            and (self.below is None or value < self.below)
+        )
+
+    def describe(self, key: str) -> str:
+        """'0 <= warmup_ratio <= 1', 'learning_rate > 0', ..."""
+        low = f"{_num(self.min)} <= " if self.min is not None else ""
+        low = f"{_num(self.above)} < " if self.above is not None else low
+        high = f" <= {_num(self.max)}" if self.max is not None else ""
+        high = f" < {_num(self.below)}" if self.below is not None else high
+        return f"{low}{key}{high}" if low or high else f"{key} finite"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else str(x)
+
+
+def option(
+    default: Any,
+    doc: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+) -> Any:
+    """A dataclass field with a default, a one-line doc and, for numbers, the allowed range."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults in frozen configs")
-    return dataclasses.field(default=default, metadata={"doc": doc})
+    metadata = {"doc": doc, "range": Range(min, max, above, below)}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def check_ranges(cfg: Any) -> None:
+    """Raise ConfigError naming the key and its allowed range for any number outside its range.
+
+    A number field without a declared range is a programming error (TypeError), so every numeric
+    option of every config class is checked."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not _is_number_type(hints[f.name]) or value is None:
+            continue
+        allowed = f.metadata.get("range")
+        if allowed is None or allowed == Range():
+            raise TypeError(f"{type(cfg).__name__}.{f.name}: declare its range in option(...)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not allowed.allows(value):
+            raise ConfigError(f"{f.name}={value!r} is out of range: expected {allowed.describe(f.name)}")
+
+
+def _is_number_type(tp: Any) -> bool:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_number_type(a) for a in typing.get_args(tp))
+    return tp in (int, float)
 
 
 def field_docs(cls: type) -> dict[str, tuple[str, Any, str]]:
-    """{field name: (type name, default, doc)} for a config dataclass."""
+    """{field name: (type name, default, doc with the allowed range)} for a config dataclass."""
     hints = typing.get_type_hints(cls)
     return {
-        f.name: (_type_name(hints[f.name]), f.default, f.metadata.get("doc", ""))
+        f.name: (_type_name(hints[f.name]), f.default, _doc(f, hints[f.name]))
         for f in dataclasses.fields(cls)
     }
+
+
+def _doc(f: dataclasses.Field, tp: Any) -> str:
+    doc, allowed = f.metadata.get("doc", ""), f.metadata.get("range")
+    return f"{doc} [{allowed.describe(f.name)}]" if _is_number_type(tp) and allowed else doc
 
 
 def _type_name(tp: Any) -> str:

@@ -12,10 +12,18 @@ import dashboards
 APP = Path(dashboards.__file__).resolve().parent / "app.py"
 
 
-def streamlit_command(results_dir: str, port: int | None, extra_args: list[str]) -> list[str]:
-    """The `streamlit run` command line: headless, no usage statistics, the app reads --results."""
+# Streamlit listens on every interface by default; results and predictions are private until the
+# user asks to share them (--host 0.0.0.0).
+DEFAULT_HOST = "127.0.0.1"
+
+
+def streamlit_command(
+    results_dir: str, port: int | None, extra_args: list[str], host: str = DEFAULT_HOST
+) -> list[str]:
+    """The `streamlit run` command line: headless, no usage statistics, listening on `host` only,
+    the app reads --results."""
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true"]
-    command += ["--browser.gatherUsageStats", "false"]
+    command += ["--browser.gatherUsageStats", "false", "--server.address", host]
     if port is not None:
         command += ["--server.port", str(port)]
     return [*command, *extra_args, "--", "--results", str(Path(results_dir).resolve())]
@@ -29,10 +37,11 @@ def streamlit_env() -> dict[str, str]:
     return os.environ | {"PYTHONPATH": root + (os.pathsep + existing if existing else "")}
 
 
-def dashboard(results_dir: str, port: int | None, extra_args: list[str]) -> int:
+def dashboard(results_dir: str, port: int | None, extra_args: list[str], host: str = DEFAULT_HOST) -> int:
     """Serve the leaderboard for `results_dir` until interrupted; returns streamlit's exit code."""
-    print(f"[spaneval] dashboard for {Path(results_dir).resolve()} (Ctrl-C to stop)", flush=True)
+    print(f"[spaneval] dashboard for {Path(results_dir).resolve()} on {host} (Ctrl-C to stop)", flush=True)
+    command = streamlit_command(results_dir, port, list(extra_args), host)
     try:
-        return subprocess.call(streamlit_command(results_dir, port, list(extra_args)), env=streamlit_env())
+        return subprocess.call(command, env=streamlit_env())
     except KeyboardInterrupt:
         return 0

@@ -7,6 +7,7 @@ tokenizer settings with each result.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,10 +95,7 @@ def resolve_model(name_or_path: str, revision: str | None = None) -> ResolvedMod
     """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise SpanevalError(
-                f"{path} is a directory but has no config.json (expected a save_pretrained directory)"
-            )
+        check_model_dir(path)
         cased, rule = decide_casing(path)
         return ResolvedModel(str(path), path.resolve(), None, None, cased, rule)
     if os.sep in name_or_path or name_or_path.startswith("."):
@@ -106,6 +104,38 @@ def resolve_model(name_or_path: str, revision: str | None = None) -> ResolvedMod
     if spec.hub_id is None:
         return ResolvedModel(name_or_path, tiny_model_dir(), None, None, spec.cased)
     return _resolve_hub(name_or_path, spec, revision or spec.revision)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+
+
+def check_model_dir(path: Path) -> None:
+    """A local model folder needs a readable config.json and its tokenizer files. Without them,
+    transformers falls back to a near-empty vocabulary and the run trains on [UNK]s."""
+    if not (path / "config.json").is_file():
+        raise SpanevalError(
+            f"{path} is a directory but has no config.json (expected a save_pretrained directory)"
+        )
+    _read_json(path / "config.json")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise SpanevalError(
+            f"model directory {path} has no tokenizer ({' or '.join(TOKENIZER_FILES)}); save the "
+            "tokenizer beside the weights (tokenizer.save_pretrained) or copy its files from the base model"
+        )
+
+
+def model_fingerprint(path: Path) -> str:
+    """sha256 over a model folder's config, tokenizer and weight files (names and bytes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    suffixes = {".json", ".txt", ".safetensors", ".bin"}
+    for file in sorted(p for p in Path(path).iterdir() if p.suffix in suffixes):
+        h.update(file.name.encode())
+        with file.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return "sha256:" + h.hexdigest()
 
 
 def _resolve_hub(name: str, spec: ModelSpec, revision: str | None) -> ResolvedModel:
@@ -180,7 +210,8 @@ def load_tokenizer(model: ResolvedModel, lowercase: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     kwargs = {"do_lower_case": True} if lowercase else {"do_lower_case": not model.cased}
-    return AutoTokenizer.from_pretrained(model.path, local_files_only=True, **kwargs)
+    with _unreadable_model_files(model.path, "tokenizer"):
+        return AutoTokenizer.from_pretrained(model.path, local_files_only=True, **kwargs)
 
 
 def tokenizer_settings(tokenizer: Any) -> dict[str, Any]:
@@ -198,9 +229,25 @@ def load_encoder(model: ResolvedModel, attn_implementation: str = "sdpa") -> Any
     """The BertModel encoder (no pooler) of `model`, loaded from its local directory."""
     from transformers import AutoModel
 
-    return AutoModel.from_pretrained(
-        model.path, local_files_only=True, attn_implementation=attn_implementation, add_pooling_layer=False
-    )
+    with _unreadable_model_files(model.path, "weights"):
+        return AutoModel.from_pretrained(
+            model.path,
+            local_files_only=True,
+            attn_implementation=attn_implementation,
+            add_pooling_layer=False,
+        )
+
+
+@contextlib.contextmanager
+def _unreadable_model_files(path: Path, what: str):
+    """Truncated or garbage files in a model folder: one line naming the folder, not a traceback."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (OSError, ValueError, RuntimeError, SafetensorError, UnicodeDecodeError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpanevalError(f"model directory {path}: cannot load its {what} ({first_line})") from None
 
 
 def bundled_tokenizer() -> Any:

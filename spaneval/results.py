@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from spaneval.atomic import write_json, write_jsonl
+from spaneval.errors import SpanevalError
+from spaneval.record_schema import build_record, finite_or_null
 
-SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 
@@ -114,9 +115,20 @@ def command_line() -> str:
     return " ".join(argv)
 
 
-def write_record(run_dir: Path, record: dict[str, Any], predictions: list[dict[str, Any]]) -> Path:
-    """Write predictions, then the record (atomically, last). Returns the record path."""
-    write_jsonl(run_dir / PREDICTIONS_FILE, predictions)
-    record = {"schema_version": SCHEMA_VERSION, **record, "predictions_file": PREDICTIONS_FILE}
+def write_record(run_dir: Path, fields: dict[str, Any], predictions: list[dict[str, Any]]) -> Path:
+    """Write predictions, then the record (atomically, last). Returns the record path.
+
+    The record is built by spaneval.record_schema (version stamp, NaN as null, types checked); one
+    that would mean nothing (no training step, no main score) is refused: a record marks a finished run.
+    """
+    record = build_record(**fields, predictions_file=PREDICTIONS_FILE)
+    steps = (record.get("training") or {}).get("steps")
+    main = record["metrics"].get(record["main_metric"])
+    if (steps is not None and steps < 1) or main is None:
+        raise SpanevalError(
+            f"{run_dir}: not writing a run record with {steps} training steps and main metric "
+            f"{record['main_metric']}={main}; the run did not produce a result"
+        )
+    write_jsonl(run_dir / PREDICTIONS_FILE, finite_or_null(predictions))
     write_json(run_dir / RECORD_FILE, record)
     return run_dir / RECORD_FILE

@@ -4,9 +4,11 @@ Layout (docs/architecture.md): `RESULTS/<task>/<model-slug>/<run_id>/record.json
 atomically; a run directory without `record.json` is unfinished and ignored. The dashboard and the
 reports read results only through this module.
 
-A record with an unknown `schema_version` is rejected and a corrupt file (bad JSON, missing fields)
-is skipped; both are reported as `LoadProblem`s and as a warning naming the file, so one bad file
-never hides the other runs. `load_runs(..., strict=True)` raises instead.
+A record with an unknown `schema_version` is rejected, and a corrupt file (bad JSON, or contents
+that do not fit spaneval.record_schema: a missing field, `breakdowns` a list, `model` a string) is
+skipped; both are reported as `LoadProblem`s and as a warning naming the file and the field, so one
+bad file never hides the other runs. `load_runs(..., strict=True)` raises instead. Files a record
+names (`predictions_file`) are read only from inside its run directory.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from typing import Any
 import pandas as pd
 
 from spaneval.errors import DataError
+from spaneval.record_schema import READABLE_VERSIONS, record_problems
 
-SUPPORTED_SCHEMA_VERSIONS = (1,)
 RECORD_FILE = "record.json"
-REQUIRED_FIELDS = ("schema_version", "run_id", "task", "main_metric", "model", "seed", "metrics")
 # Config keys that differ between the seeds of one experiment, left out of the group key.
 _PER_RUN_CONFIG_KEYS = frozenset({"seed", "seeds", "output", "output_dir", "resume"})
 METRIC_COLUMNS = (
@@ -103,21 +104,23 @@ def read_record(path: Path) -> dict[str, Any]:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(path, None, f"corrupt run record, skipped ({err})") from None
+    except RecursionError:
+        raise DataError(path, None, "corrupt run record, skipped (JSON nested too deeply)") from None
     if not isinstance(record, dict):
         raise DataError(path, None, "corrupt run record, skipped (expected a JSON object)")
     version = record.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
-        known = ", ".join(map(str, SUPPORTED_SCHEMA_VERSIONS))
+    if version not in READABLE_VERSIONS:
+        known = ", ".join(map(str, READABLE_VERSIONS))
         raise DataError(
             path,
             record.get("run_id"),
             f"schema_version {version!r} is not supported by this spaneval (it reads {known}); "
             "rejected. Upgrade spaneval to read it, or re-run to write a current record.",
         )
-    missing = [k for k in REQUIRED_FIELDS if k not in record]
-    if missing or not isinstance(record["metrics"], dict):
-        what = f"missing fields {missing}" if missing else "'metrics' is not an object"
-        raise DataError(path, record.get("run_id"), f"corrupt run record, skipped ({what})")
+    problems = record_problems(record)
+    if problems:
+        run_id = record.get("run_id") if isinstance(record.get("run_id"), str) else None
+        raise DataError(path, run_id, f"corrupt run record, skipped ({'; '.join(problems)})")
     return record | {"_dir": str(path.parent)}
 
 
@@ -231,9 +234,20 @@ def find_record(runs: Runs, run_id: str) -> dict[str, Any]:
     raise DataError(runs.root, run_id, "no finished run with this run_id")
 
 
+def file_in_run_dir(record: dict[str, Any], name: str) -> Path:
+    """`name` inside the record's run directory; a DataError if it points anywhere else (`../..`,
+    an absolute path, a symlink out), so a record can never make the dashboard show other files."""
+    run_dir = Path(record["_dir"]).resolve()
+    path = (run_dir / name).resolve()
+    if not path.is_relative_to(run_dir):
+        problem = f"file {name!r} is outside the run directory"
+        raise DataError(run_dir / RECORD_FILE, record["run_id"], problem)
+    return path
+
+
 def load_predictions(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The predictions.jsonl rows of a run; a bad line is a DataError naming file and line."""
-    path = Path(record["_dir"]) / record.get("predictions_file", "predictions.jsonl")
+    path = file_in_run_dir(record, record.get("predictions_file", "predictions.jsonl"))
     if not path.is_file():
         raise DataError(path, record["run_id"], "predictions file missing; re-run to produce it")
     rows = []

@@ -7,6 +7,7 @@ Every rank of a torchrun job executes the same code; rank 0 alone predicts, scor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -16,15 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from spaneval.atomic import write_dir, write_json
+from spaneval.atomic import check_writable, output_lock, write_dir, write_json
 from spaneval.config import apply_overrides, to_dict
 from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
-from spaneval.errors import SpanevalError
-from spaneval.models import load_encoder, load_tokenizer, resolve_model, tokenizer_settings
+from spaneval.errors import DataError, SpanevalError
+from spaneval.models import load_encoder, load_tokenizer, model_fingerprint, resolve_model, tokenizer_settings
 from spaneval.registry import lookup
 from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.rng import seed_everything
-from spaneval.train import TrainConfig, finetune, log, predict
+from spaneval.train import TrainConfig, finetune, log, per_rank_batch_size, predict
+from spaneval.userfiles import read_json
 
 RUN_ARGS_FILE = "run_args.json"
 
@@ -67,13 +69,29 @@ def run_task(req: RunRequest, resume_dir: Path | None = None) -> Path | None:
     task_cfg, train_cfg = cfgs["task"], cfgs["train"]
     dist = init_distributed()
     try:
-        return _run(req, task, task_cfg, train_cfg, dist, resume_dir)
+        with contextlib.ExitStack() as held:
+            return _run(req, task, task_cfg, train_cfg, dist, resume_dir, held)
     finally:
         shutdown_distributed()
 
 
-def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir: Path | None) -> Path | None:
+def _run(
+    req,
+    task,
+    task_cfg,
+    train_cfg: TrainConfig,
+    dist: DistInfo,
+    resume_dir: Path | None,
+    held: contextlib.ExitStack,
+) -> Path | None:
     started, t0 = utc_now(), time.perf_counter()
+    # Before anything is loaded or written: settings that cannot run, an output that cannot be written,
+    # and (resume) a run directory that another process is still writing.
+    per_rank_batch_size(train_cfg, dist.world_size)
+    if dist.is_main:
+        check_writable(resume_dir or req.results_dir)
+        if resume_dir is not None:
+            held.enter_context(output_lock(resume_dir, "run"))
     seed_everything(req.seed)
     model_ref = resolve_model(req.model, req.revision)
     train_split = task.load(req.data, "train", task_cfg)
@@ -86,6 +104,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
     model = task.build_model(load_encoder(model_ref), tokenizer, task_cfg)
     run_dir = resume_dir or _shared_run_dir(req, dist)
     if dist.is_main and resume_dir is None:
+        held.enter_context(output_lock(run_dir, "run"))  # a `--resume` of it must wait for this run
         write_json(run_dir / RUN_ARGS_FILE, dataclasses.asdict(req))
         # the tokenizer (with any task tokens, e.g. entity masks) travels with the checkpoint
         write_dir(run_dir / "checkpoint" / "tokenizer", tokenizer.save_pretrained)
@@ -111,6 +130,8 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         evaluate=evaluate,
         resume=resume_dir is not None,
         lengths=feature_lengths(train_features),
+        identity=_run_identity(req, train_split, eval_split, model_ref),
+        session_start=t0,
     )
     if not dist.is_main:
         return None
@@ -134,7 +155,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         "metrics": scores.metrics,
         "breakdowns": scores.breakdowns,
         "training": _training_fields(summary, len(train_features)),
-        **_provenance(req, dist, started, t0),
+        **_provenance(req, dist, started, t0 - summary.earlier_sessions_wall_s),
     }
     write_record(run_dir, record, scores.per_example)
     if not req.keep_checkpoint:
@@ -162,11 +183,23 @@ def _training_fields(summary, n_features: int) -> dict[str, Any]:
         "final_loss": summary.final_loss,
         "best_step": summary.best_step,
         "losses": summary.losses,
+        "resumed_at_steps": summary.resumed_at_steps,
+    }
+
+
+def _run_identity(req: RunRequest, train_split, eval_split, model_ref) -> dict[str, Any]:
+    """What a resumed run must share with its start: arguments, data and model fingerprints."""
+    return {
+        "run_args": json.loads(json.dumps(dataclasses.asdict(req))),
+        "train_data": train_split.fingerprint,
+        "eval_data": eval_split.fingerprint,
+        "model": model_fingerprint(model_ref.path),
     }
 
 
 def _provenance(req: RunRequest, dist: DistInfo, started, t0: float) -> dict[str, Any]:
-    """Environment, command line and timing (GPU hours = wall time x processes on GPU)."""
+    """Environment, command line and timing (GPU hours = wall time x processes on GPU). `t0` is moved
+    back by the wall time of earlier sessions, so a resumed run records its total."""
     wall_s = round(time.perf_counter() - t0, 3)
     return {
         "environment": environment(dist.device, dist.world_size),
@@ -234,6 +267,10 @@ def resume_run(run_dir: Path) -> Path | None:
         raise SpanevalError(f"{run_dir} is not a spaneval run directory (no {RUN_ARGS_FILE})")
     if (Path(run_dir) / "record.json").is_file():
         raise SpanevalError(f"{run_dir} already finished (record.json exists); nothing to resume")
-    raw = json.loads(args_file.read_text())
-    raw["overrides"] = tuple(tuple(kv) for kv in raw.get("overrides", ()))
-    return run_task(RunRequest(**raw), resume_dir=Path(run_dir))
+    raw = read_json(args_file)
+    try:
+        raw["overrides"] = tuple(tuple(kv) for kv in raw.get("overrides", ()))
+        req = RunRequest(**raw)
+    except (AttributeError, TypeError) as err:
+        raise DataError(args_file, None, f"not the arguments of a spaneval run ({err})") from None
+    return run_task(req, resume_dir=Path(run_dir))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import math
 import random
 import time
@@ -22,34 +21,49 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from spaneval.atomic import write_bytes
-from spaneval.config import option
+from spaneval.config import check_ranges, option
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError, SpanevalError
+from spaneval.safe_state import CorruptCheckpointError, load_state, save_state
+
+CHECKPOINT_FILE = "checkpoint.safetensors"  # weights, optimizer, scheduler, step, RNG states
+BEST_MODEL_FILE = "best_model.safetensors"  # weights of the best evaluation so far
+LEGACY_CHECKPOINT_FILE = "checkpoint.pt"  # pickles of older versions: refused, never loaded
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Fine-tuning hyperparameters shared by all tasks."""
 
-    learning_rate: float = option(3e-5, "peak AdamW learning rate of the encoder")
-    batch_size: int = option(32, "examples per optimizer step, over all processes and accumulation steps")
-    epochs: float = option(2.0, "passes over the training examples (fractions allowed)")
-    max_steps: int = option(0, "stop after this many optimizer steps (0: `epochs` decides)")
-    warmup_ratio: float = option(0.1, "fraction of steps with linear learning-rate warmup")
-    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
-    adam_beta1: float = option(0.9, "AdamW beta1")
-    adam_beta2: float = option(0.999, "AdamW beta2")
-    adam_eps: float = option(1e-8, "AdamW epsilon")
-    max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)")
-    grad_accum_steps: int = option(1, "micro-batches per optimizer step")
-    eval_batch_size: int = option(64, "examples per forward pass at prediction time")
-    eval_every_steps: int = option(0, "evaluate every N steps and keep the best weights (0: only at the end)")
-    checkpoint_every_steps: int = option(200, "resumable checkpoint every N steps (0: only at the end)")
-    log_every_steps: int = option(10, "print a progress line every N steps")
+    learning_rate: float = option(3e-5, "peak AdamW learning rate of the encoder", above=0, max=1)
+    batch_size: int = option(
+        32, "examples per optimizer step, over all processes and accumulation steps", min=1
+    )
+    epochs: float = option(2.0, "passes over the training examples (fractions allowed)", above=0)
+    max_steps: int = option(0, "stop after this many optimizer steps (0: `epochs` decides)", min=0)
+    warmup_ratio: float = option(0.1, "fraction of steps with linear learning-rate warmup", min=0, max=1)
+    weight_decay: float = option(
+        0.01, "AdamW weight decay (not applied to biases and LayerNorm)", min=0, max=1
+    )
+    adam_beta1: float = option(0.9, "AdamW beta1", min=0, below=1)
+    adam_beta2: float = option(0.999, "AdamW beta2", min=0, below=1)
+    adam_eps: float = option(1e-8, "AdamW epsilon", above=0, max=1)
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)", min=0)
+    grad_accum_steps: int = option(1, "micro-batches per optimizer step", min=1)
+    eval_batch_size: int = option(64, "examples per forward pass at prediction time", min=1)
+    eval_every_steps: int = option(
+        0, "evaluate every N steps and keep the best weights (0: only at the end)", min=0
+    )
+    checkpoint_every_steps: int = option(
+        200, "resumable checkpoint every N steps (0: only at the end)", min=0
+    )
+    log_every_steps: int = option(10, "print a progress line every N steps", min=1)
     precision: Literal["auto", "fp32", "bf16"] = option("auto", "auto: bf16 autocast on GPU, float32 on CPU")
     compile: bool = option(False, "torch.compile the model (GPU)")
     group_by_length: bool = option(True, "batch examples of similar length (less padding; see batch_indices)")
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 @dataclass
@@ -61,6 +75,8 @@ class TrainSummary:
     best_step: int | None = None
     best_metric: float | None = None
     losses: list[float] = field(default_factory=list)
+    earlier_sessions_wall_s: float = 0.0  # wall time of interrupted sessions, up to their last checkpoint
+    resumed_at_steps: list[int] = field(default_factory=list)
 
 
 def total_steps(cfg: TrainConfig, n_examples: int) -> int:
@@ -150,14 +166,15 @@ def finetune(
     evaluate: Callable[[torch.nn.Module], float] | None = None,
     resume: bool = False,
     lengths: np.ndarray | None = None,
+    identity: dict[str, Any] | None = None,
+    session_start: float | None = None,
 ) -> TrainSummary:
-    """Train `model` in place on `features`; returns what happened. Best weights are loaded at the end."""
-    per_rank = cfg.batch_size // (dist.world_size * cfg.grad_accum_steps)
-    if per_rank * dist.world_size * cfg.grad_accum_steps != cfg.batch_size or per_rank == 0:
-        raise ConfigError(
-            f"batch_size={cfg.batch_size} must be a multiple of processes ({dist.world_size}) x "
-            f"grad_accum_steps ({cfg.grad_accum_steps})"
-        )
+    """Train `model` in place on `features`; returns what happened. Best weights are loaded at the end.
+
+    `identity` (run arguments, data and model fingerprints) is saved with each checkpoint; resuming
+    with a different one is an error. `session_start` (time.perf_counter()) starts this session's
+    wall clock; the checkpoint carries the total of earlier sessions, so wall times add up."""
+    per_rank = per_rank_batch_size(cfg, dist.world_size)
     if not features:
         raise SpanevalError("no training features: the training data is empty")
     train_model = _wrap_for_training(model, cfg, dist)
@@ -168,14 +185,18 @@ def finetune(
     )
     amp = autocast_dtype(cfg.precision, dist.device)
 
-    state = {"step": 0, "best_metric": None, "best_step": None, "losses": []}
-    ckpt = checkpoint_dir / "checkpoint.pt"
-    if resume and ckpt.is_file():
-        state = load_checkpoint(ckpt, model, optimizer, scheduler)
+    state = {"step": 0, "best_metric": None, "best_step": None, "losses": [], "resumed_at_steps": []}
+    state |= {"wall_s": 0.0, "train_wall_s": 0.0}  # totals of earlier sessions, up to their checkpoint
+    ckpt = checkpoint_dir / CHECKPOINT_FILE
+    if resume and (ckpt.is_file() or (checkpoint_dir / LEGACY_CHECKPOINT_FILE).is_file()):
+        state = load_checkpoint(ckpt, model, optimizer, scheduler, identity)
+        state["resumed_at_steps"].append(state["step"])
         log(dist, f"resumed from {ckpt} at step {state['step']}/{steps}")
 
     model.train()
     t0, loss_value, first_step = time.perf_counter(), float("nan"), state["step"]
+    earlier = {"wall_s": state["wall_s"], "train_wall_s": state["train_wall_s"]}
+    started = {"wall_s": t0 if session_start is None else session_start, "train_wall_s": t0}
     while state["step"] < steps:
         step = state["step"]
         idx = batch_indices(
@@ -213,20 +234,34 @@ def finetune(
         if state["step"] == steps or (
             cfg.checkpoint_every_steps and state["step"] % cfg.checkpoint_every_steps == 0
         ):
-            save_checkpoint(ckpt, model, optimizer, scheduler, state, dist)
+            state |= {k: earlier[k] + time.perf_counter() - started[k] for k in earlier}
+            save_checkpoint(ckpt, model, optimizer, scheduler, state, dist, identity)
 
-    if state["best_step"] is not None and (checkpoint_dir / "best_model.pt").is_file():
-        model.load_state_dict(torch.load(checkpoint_dir / "best_model.pt", map_location=dist.device))
+    if state["best_step"] is not None and (checkpoint_dir / BEST_MODEL_FILE).is_file():
+        model.load_state_dict(load_state(checkpoint_dir / BEST_MODEL_FILE))
         log(dist, f"loaded the best weights (step {state['best_step']}, metric {state['best_metric']:.3f})")
     return TrainSummary(
         steps=state["step"],
         examples_seen=state["step"] * cfg.batch_size,
-        train_wall_s=time.perf_counter() - t0,
+        train_wall_s=earlier["train_wall_s"] + time.perf_counter() - t0,
         final_loss=state["losses"][-1] if state["losses"] else loss_value,
         best_step=state["best_step"],
         best_metric=state["best_metric"],
         losses=list(state["losses"]),
+        earlier_sessions_wall_s=earlier["wall_s"],
+        resumed_at_steps=list(state["resumed_at_steps"]),
     )
+
+
+def per_rank_batch_size(cfg: TrainConfig, world_size: int) -> int:
+    """Examples per micro-batch on one process; ConfigError unless batch_size splits evenly."""
+    per_rank = cfg.batch_size // (world_size * cfg.grad_accum_steps)
+    if per_rank * world_size * cfg.grad_accum_steps != cfg.batch_size or per_rank == 0:
+        raise ConfigError(
+            f"batch_size={cfg.batch_size} must be a multiple of processes ({world_size}) x "
+            f"grad_accum_steps ({cfg.grad_accum_steps})"
+        )
+    return per_rank
 
 
 def _wrap_for_training(model: torch.nn.Module, cfg: TrainConfig, dist: DistInfo) -> torch.nn.Module:
@@ -270,7 +305,7 @@ def _evaluate_and_keep_best(model, evaluate, state: dict, checkpoint_dir: Path, 
         log(dist, f"eval at step {state['step']}: {metric:.3f}")
         if state["best_metric"] is None or metric > state["best_metric"]:
             state["best_metric"], state["best_step"] = metric, state["step"]
-            write_bytes(checkpoint_dir / "best_model.pt", _serialise(model.state_dict()))
+            save_state(checkpoint_dir / BEST_MODEL_FILE, model.state_dict())
     if dist.world_size > 1:
         shared = [state["best_metric"], state["best_step"]]
         torch.distributed.broadcast_object_list(shared, src=0)
@@ -278,14 +313,11 @@ def _evaluate_and_keep_best(model, evaluate, state: dict, checkpoint_dir: Path, 
     barrier()
 
 
-def _serialise(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, dist: DistInfo) -> None:
-    """Everything needed to continue exactly: weights, optimizer, scheduler, step, every RNG state."""
+def save_checkpoint(
+    path: Path, model, optimizer, scheduler, state: dict, dist: DistInfo, identity: dict | None = None
+) -> None:
+    """Everything needed to continue exactly: weights, optimizer, scheduler, step, every RNG state,
+    as tensors plus JSON (spaneval.safe_state: loading it runs no code)."""
     if dist.is_main:
         payload = {
             "model": model.state_dict(),
@@ -293,18 +325,52 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, dist: 
             "scheduler": scheduler.state_dict(),
             "state": state,
             "rng": rng_states(),
+            "identity": identity,
         }
-        write_bytes(path, _serialise(payload))
+        save_state(path, payload)
     barrier()
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+def load_checkpoint(path: Path, model, optimizer, scheduler, identity: dict | None = None) -> dict:
+    payload = read_checkpoint(path, LEGACY_CHECKPOINT_FILE)
+    if identity is not None:
+        check_same_identity(path, payload.get("identity") or {}, identity)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     set_rng_states(payload["rng"])
     return payload["state"]
+
+
+def check_same_identity(path: Path, saved: dict[str, Any], now: dict[str, Any]) -> None:
+    """A resumed run must continue with the arguments, data and model it started with; otherwise its
+    record would claim settings the first steps were not trained with."""
+    changed = sorted(k for k in now.keys() | saved.keys() if saved.get(k) != now.get(k))
+    if changed:
+        details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in changed)
+        raise ConfigError(
+            f"checkpoint {path} was written for other inputs ({details}); restore them to resume, "
+            "or start a new run"
+        )
+
+
+def read_checkpoint(path: Path, legacy_name: str) -> dict:
+    """The payload of a checkpoint file, or one clear error: a pickle from an older spaneval is
+    refused unread (unpickling runs code), a damaged file names the way out."""
+    legacy = path.with_name(legacy_name)
+    if not path.is_file() and legacy.is_file():
+        raise SpanevalError(
+            f"checkpoint {legacy} is a pickle (from an older spaneval, or planted); it is not "
+            "loaded because unpickling can run code; delete it to restart from step 0"
+        )
+    corrupt = f"checkpoint {path} is corrupt; delete it to restart from step 0"
+    try:
+        payload = load_state(path)
+    except CorruptCheckpointError as err:
+        raise SpanevalError(f"{corrupt} ({err})") from None
+    if not isinstance(payload, dict) or not {"model", "optimizer", "scheduler"} <= payload.keys():
+        raise SpanevalError(f"{corrupt} (fields missing)")
+    return payload
 
 
 def rng_states() -> dict[str, Any]:

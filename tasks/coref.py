@@ -33,7 +33,7 @@ from typing import Any, Literal
 import torch
 
 from spaneval.atomic import write_text
-from spaneval.config import option
+from spaneval.config import check_ranges, option
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref as metrics
 from tasks.base import DataSplit, Scores, TaskInfo, default_param_groups, file_fingerprint
@@ -65,32 +65,39 @@ ONTONOTES_HUB = ("ontonotes/conll2012_ontonotesv5", "english_v4", "0b6f81821e048
 class CorefConfig:
     """Options of the coreference task."""
 
-    fold: int = option(0, "LitBank cross-validation fold (0-9)")
+    fold: int = option(0, "LitBank cross-validation fold (0-9)", min=0, max=9)
     eval_split: Literal["dev", "test"] = option("dev", "LitBank / OntoNotes split used for evaluation")
     singletons: bool = option(
         True, "keep gold singletons and predict singletons (LitBank); false for OntoNotes"
     )
     max_segment_len: int = option(
-        384, "subtokens per independently encoded segment, [CLS] and [SEP] included"
+        384, "subtokens per independently encoded segment, [CLS] and [SEP] included", min=8, max=8192
     )
     max_training_segments: int = option(
-        3, "longer training documents are cut into runs of this many segments"
+        3, "longer training documents are cut into runs of this many segments", min=1
     )
-    max_span_width: int = option(30, "longest candidate mention in subtokens")
-    top_span_ratio: float = option(0.4, "mentions kept per subtoken after pruning")
-    max_top_antecedents: int = option(50, "antecedents per mention kept by the coarse scorer")
-    coref_depth: int = option(2, "rounds of antecedent scoring (2 = one higher-order refinement)")
-    ffnn_size: int = option(3000, "hidden size of the mention and pair scorers")
-    ffnn_depth: int = option(1, "hidden layers of the mention and pair scorers")
-    feature_size: int = option(20, "size of width, distance, speaker, genre and segment embeddings")
-    dropout: float = option(0.3, "dropout of the task layers")
-    task_learning_rate: float = option(1e-4, "learning rate of the task layers (encoder: learning_rate)")
-    mention_loss_coef: float = option(1.0, "weight of the mention-detection loss (used only with singletons)")
+    max_span_width: int = option(30, "longest candidate mention in subtokens", min=1)
+    top_span_ratio: float = option(0.4, "mentions kept per subtoken after pruning", above=0, max=1)
+    max_top_antecedents: int = option(50, "antecedents per mention kept by the coarse scorer", min=1)
+    coref_depth: int = option(2, "rounds of antecedent scoring (2 = one higher-order refinement)", min=1)
+    ffnn_size: int = option(3000, "hidden size of the mention and pair scorers", min=1)
+    ffnn_depth: int = option(1, "hidden layers of the mention and pair scorers", min=0)
+    feature_size: int = option(20, "size of width, distance, speaker, genre and segment embeddings", min=1)
+    dropout: float = option(0.3, "dropout of the task layers", min=0, below=1)
+    task_learning_rate: float = option(
+        1e-4, "learning rate of the task layers (encoder: learning_rate)", above=0, max=1
+    )
+    mention_loss_coef: float = option(
+        1.0, "weight of the mention-detection loss (used only with singletons)", min=0
+    )
     use_genre: bool = option(
         True, "genre embeddings from OntoNotes document names (bc, bn, mz, nw, pt, tc, wb)"
     )
     use_speakers: bool = option(True, "same-speaker embeddings when the data has speakers")
     hub_revision: str | None = option(None, "commit of the OntoNotes hub data set (None: the pinned one)")
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 # Published configuration: mandarjoshi90/coref experiments.conf (commit efc1586), the set-up of

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from spaneval.errors import DataError, SpanevalError
 from spaneval.metrics.coref import score_documents, to_percent
+from spaneval.userfiles import read_text
 
 Span = tuple[int, int]  # inclusive word indices within the document
 Cluster = tuple[Span, ...]
@@ -181,10 +182,7 @@ def split_columns(line: str) -> list[str]:
 def read_conll(path: str | Path) -> list[CorefDocument]:
     """All documents of a CoNLL-2012 file, strictly validated (see module docstring)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(path, None, f"cannot read the file: {exc.strerror}") from None
+    lines = read_text(path).splitlines()
     try:
         return _parse_lines(lines, str(path))
     except ValueError as exc:
@@ -339,7 +337,22 @@ def score_conll_files(key_path: str, response_path: str) -> dict:
     """
     pairs = pair_documents(read_conll(key_path), read_conll(response_path), str(key_path), str(response_path))
     scores = score_documents((k.clusters, r.clusters) for k, r in pairs)
-    return {**to_percent(scores), "documents": len(pairs)}
+    return {**to_percent(scores), "documents": len(pairs), "warnings": _word_mismatches(pairs, response_path)}
+
+
+def _word_mismatches(pairs, response_path: str) -> list[str]:
+    """The reference scorer matches mentions by word position only; a response whose words differ
+    from the key's (same count) would score silently, so say where they first differ."""
+    differing = [(k, r) for k, r in pairs if k.words != r.words]
+    if not differing:
+        return []
+    k, r = differing[0]
+    i = next(i for i, (a, b) in enumerate(zip(k.words, r.words, strict=True)) if a != b)
+    return [
+        f"{response_path}: {len(differing)} document(s) have other words than the key (first: "
+        f"{r.doc_id}, word {i}: key {k.words[i]!r}, response {r.words[i]!r}); mentions are matched by "
+        "position, so check that the files are aligned"
+    ]
 
 
 LITBANK_HOW_TO_GET = (
@@ -374,7 +387,7 @@ def litbank_split_files(root: Path, fold: int, split: str) -> list[Path]:
     if not ids_path.is_file():
         raise SpanevalError(f"no LitBank split file {ids_path} (folds are 0-9; splits train, dev, test)")
     files = []
-    for line_no, line in enumerate(ids_path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_text(ids_path).splitlines(), start=1):
         if not line.strip():
             continue
         path = root / "conll" / (Path(line.strip()).stem + ".conll")

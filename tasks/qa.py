@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from spaneval.atomic import write_json
-from spaneval.config import option
+from spaneval.config import check_ranges, option
 from spaneval.errors import SpanevalError
 from tasks.base import DataSplit, Scores, TaskInfo, default_param_groups, file_fingerprint
 from tasks.qa_data import QAExample, read_mrqa, read_squad
@@ -30,16 +30,19 @@ BUNDLED = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "squad"
 class QAConfig:
     """Options of the extractive QA tasks."""
 
-    max_seq_len: int = option(384, "tokens per window (the paper preset uses 512)")
-    doc_stride: int = option(128, "tokens between window starts over a long context")
-    max_query_len: int = option(64, "question tokens kept")
+    max_seq_len: int = option(384, "tokens per window (the paper preset uses 512)", min=16, max=8192)
+    doc_stride: int = option(128, "tokens between window starts over a long context", min=1)
+    max_query_len: int = option(64, "question tokens kept", min=1)
     passage_first: bool = option(
         False, "passage segment first (SpanBERT's released code) instead of question first"
     )
-    n_best: int = option(20, "start and end candidates per window, and answers kept per question")
-    max_answer_len: int = option(30, "longest answer in tokens")
+    n_best: int = option(20, "start and end candidates per window, and answers kept per question", min=1)
+    max_answer_len: int = option(30, "longest answer in tokens", min=1)
     na_threshold: float | None = option(
-        None, "v2.0: predict no-answer when score_diff > this (None: tune on the eval split, report both)"
+        None,
+        "v2.0: predict no-answer when score_diff > this (None: tune on the eval split, report both)",
+        min=-1e4,
+        max=1e4,
     )
     segment_ids: Literal["two", "zeros"] = option(
         "two",
@@ -47,8 +50,11 @@ class QAConfig:
         "pretrained single sequences, so its token-type-1 embedding was never trained)",
     )
     strict: bool = option(True, "an answer text missing from its context is an error (False: drop it, warn)")
-    max_train_examples: int = option(0, "use only the first N training questions (0: all)")
-    max_eval_examples: int = option(0, "use only the first N evaluation questions (0: all)")
+    max_train_examples: int = option(0, "use only the first N training questions (0: all)", min=0)
+    max_eval_examples: int = option(0, "use only the first N evaluation questions (0: all)", min=0)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 # Presets cite their sources; train fields go to TrainConfig.

@@ -14,13 +14,13 @@ be located.
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from spaneval.errors import DataError
 from spaneval.metrics import qa_analysis, squad
+from spaneval.userfiles import parse_json, read_text
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,10 @@ def _where(title: object, qid: object = None) -> str:
 
 
 def _load_json(path: Path) -> object:
-    raw = path.read_bytes()
-    if not raw.strip():
+    text = read_text(path)
+    if not text.strip():
         raise DataError(path, None, "file is empty; expected SQuAD JSON {'version': ..., 'data': [...]}")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise DataError(path, None, f"not UTF-8 text (byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise DataError(path, None, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+    return parse_json(text, path)
 
 
 def _field(obj: object, key: str, kind: type | tuple[type, ...], path: Path, where: str) -> object:
@@ -100,6 +95,8 @@ class _Reader:
         self.warnings.append(f"{self.path}, {where}: {message}")
 
     def answer(self, context: str, text: str, start: int, where: str) -> Answer | None:
+        if not text.strip():  # "" occurs everywhere: it would train on an empty span at answer_start
+            return self.unlocated(text, where, f"answer text {text!r} is empty")
         pos = locate_answer(context, text, start)
         if pos == start:
             return Answer(text, start)
@@ -107,6 +104,9 @@ class _Reader:
             self.warn(where, f"answer {text!r} is not at answer_start {start}; using offset {pos}")
             return Answer(text, pos)
         problem = f"answer {text!r} (answer_start {start}) does not occur in the context"
+        return self.unlocated(text, where, problem)
+
+    def unlocated(self, text: str, where: str, problem: str) -> Answer | None:
         if self.on_unlocated == "raise":
             raise DataError(self.path, where, problem + " (use strict=False to drop such answers)")
         if self.on_unlocated == "keep":
@@ -184,14 +184,15 @@ def _read_squad(path: Path, on_unlocated: str) -> tuple[list[QAExample], list[st
 
 def _jsonl_lines(path: Path) -> Iterator[tuple[int, object]]:
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    with opener(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
             try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(path, f"line {lineno}", f"malformed JSON at column {e.colno}: {e.msg}") from e
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                problem = f"not UTF-8 text (byte {e.start} of the line)"
+                raise DataError(path, f"line {lineno}", problem) from None
+            if line.strip():
+                yield lineno, parse_json(line, f"{path}, line {lineno}")
 
 
 def _mrqa_span_answers(r: _Reader, qa: dict, context: str, where: str) -> list[Answer]:

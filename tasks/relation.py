@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from spaneval import atomic
-from spaneval.config import option
+from spaneval.config import check_ranges, option
 from spaneval.errors import ConfigError, DataError, SpanevalError
 from spaneval.metrics import relation as metrics
 from tasks import relation_data as data
@@ -44,8 +44,8 @@ class TacredConfig:
         "typed_entity_marker_punct",
     ] = option("entity_mask", "how subject and object are shown (SpanBERT: entity_mask)")
     classifier: Literal["cls", "entity_start"] = option("cls", "classify [CLS] or the entity-start vectors")
-    max_seq_len: int = option(128, "word pieces per input, [CLS] and [SEP] included")
-    dropout: float = option(0.1, "dropout before the classifier")
+    max_seq_len: int = option(128, "word pieces per input, [CLS] and [SEP] included", min=8, max=8192)
+    dropout: float = option(0.1, "dropout before the classifier", min=0, below=1)
     labels: Literal["tacred", "retacred"] = option("tacred", "label inventory: TACRED/TACRev or Re-TACRED")
     patch: str | None = option(
         None, "TACRev/Re-TACRED label patch: a file, or a directory of per-split files"
@@ -53,6 +53,9 @@ class TacredConfig:
     eval_split: Literal["dev", "test"] = option(
         "test", "split scored as 'eval': papers report test; use dev when eval_every_steps selects weights"
     )
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,11 @@ class SemevalConfig:
         "typed_entity_marker_punct",
     ] = option("entity_marker", "how e1 and e2 are shown (typed formats need types)")
     classifier: Literal["cls", "entity_start"] = option("cls", "classify [CLS] or the entity-start vectors")
-    max_seq_len: int = option(128, "word pieces per input, [CLS] and [SEP] included")
-    dropout: float = option(0.1, "dropout before the classifier")
+    max_seq_len: int = option(128, "word pieces per input, [CLS] and [SEP] included", min=8, max=8192)
+    dropout: float = option(0.1, "dropout before the classifier", min=0, below=1)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 # SpanBERT (Joshi et al. 2020), Appendix B and the TACRED command of its README (run_tacred.py):

@@ -9,7 +9,6 @@ and entity-mask tokens never depend on the order in which examples were read.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from spaneval.errors import DataError
 from spaneval.metrics import relation as rel_metrics
+from spaneval.userfiles import read_json, read_text
 
 # TACRED relations (Zhang et al. 2017, Table 1 / the release's label set): 41 relations + no_relation.
 # fmt: off
@@ -109,15 +109,6 @@ class RelationExample:
 # --- TACRED -----------------------------------------------------------------------------------
 
 
-def _load_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-    except json.JSONDecodeError as err:
-        raise DataError(path, None, f"not valid JSON ({err})") from None
-
-
 def _check_field_types(rec: dict, path: Path, rid: object) -> None:
     for name, tp in _TACRED_FIELDS.items():
         if name not in rec:
@@ -169,7 +160,7 @@ def load_patch(path: str | Path) -> dict[str, dict]:
     missing from it were removed from the data set.
     """
     path = Path(path)
-    data = _load_json(path)
+    data = read_json(path)
     if isinstance(data, dict):
         bad = [k for k, v in data.items() if not isinstance(v, str)]
         if bad:
@@ -217,7 +208,7 @@ def read_tacred(
 ) -> list[RelationExample]:
     """Read and validate a TACRED-format JSON file (a list of records), applying `patch` first."""
     path = Path(path)
-    records = _load_json(path)
+    records = read_json(path)
     if not isinstance(records, list):
         raise DataError(path, None, "expected a JSON list of TACRED records")
     if patch is not None:
@@ -266,10 +257,7 @@ def parse_semeval_markup(text: str, path, sent_id) -> tuple[list[str], tuple[int
 
 def _semeval_blocks(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, non-empty lines) per blank-line separated block."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
+    lines = read_text(path).splitlines()
     blocks, current, start = [], [], 0
     for n, line in enumerate([*lines, ""], start=1):
         if line.strip():
@@ -321,10 +309,7 @@ def read_semeval_answers(path: str | Path, allow_unknown: bool = False) -> dict[
     exactly, no repeated ids. A file in the full release format is read as a key too.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
+    lines = read_text(path).splitlines()
     if lines and '\t"' in lines[0]:
         return {ex.id: ex.label for ex in read_semeval_release(path)}
     out: dict[str, str] = {}
@@ -350,17 +335,14 @@ def read_tacred_predictions(path: str | Path, ids: list[str]) -> dict[str, str]:
     """Predictions as JSON {id: label} or as text, one label per line in the order of the (patched) data."""
     path = Path(path)
     if path.suffix.lower() == ".json":
-        data = _load_json(path)
+        data = read_json(path)
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise DataError(path, None, "expected a JSON object {id: relation label}")
         missing = [i for i in ids if i not in data]
         if missing:
             raise DataError(path, missing[0], f"no prediction for this id ({len(missing)} missing)")
         return {i: data[i] for i in ids}
-    try:
-        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
+    labels = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     if len(labels) != len(ids):
         raise DataError(
             path, None, f"expected {len(ids)} labels (one per line, data order), got {len(labels)}"

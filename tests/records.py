@@ -1,8 +1,8 @@
 """A results directory for tests: three tasks x spanbert/bert x seeds 1-3, plus bad files.
 
-Records follow docs/architecture.md (schema_version 1), written by the same builder the dashboard
-load benchmark uses. Bad files: one corrupt record.json, one unknown schema_version, one
-unfinished run (no record.json, to be ignored silently).
+Records are built by spaneval.record_schema.build_record (through the dashboard load benchmark's
+writer, so benchmark and tests share the fixture). Bad files: one corrupt record.json, one unknown
+schema_version, one unfinished run (no record.json, to be ignored silently).
 """
 
 from __future__ import annotations

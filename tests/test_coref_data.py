@@ -203,7 +203,19 @@ def test_score_cli_prints_one_json_object(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"muc", "bcub", "ceafm", "ceafe", "blanc", "lea", "mentions", "conll_f1"}
     assert out["mentions"]["recall"] == pytest.approx(100 * 3 / 4)
-    assert out == json.loads(json.dumps(score_conll_files(str(key), str(response))))
+    expected = score_conll_files(str(key), str(response))
+    assert expected.pop("warnings") == [] and out == json.loads(json.dumps(expected))
+
+
+def test_score_warns_when_response_words_differ_from_the_key(tmp_path, capsys):
+    from spaneval.cli import main
+
+    key, response = tmp_path / "key.conll", tmp_path / "response.conll"
+    key.write_text(GOOD)
+    response.write_text(GOOD.replace(" dog NN ", " cat NN "))
+    assert main(["score", "coref", "--key", str(key), "--response", str(response)]) == 0
+    err = capsys.readouterr().err
+    assert "1 document(s) have other words than the key" in err and "word 3: key 'dog', response 'cat'" in err
 
 
 def test_litbank_reader_counts_and_splits(shared_data):

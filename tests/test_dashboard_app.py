@@ -198,4 +198,7 @@ def test_dashboard_command_is_a_thin_streamlit_wrapper(tmp_path):
     assert command[-3:] == ["--", "--results", str(tmp_path.resolve())]
     assert command[command.index("--server.port") :][:2] == ["--server.port", "8600"]
     assert "--theme.base" in command
+    assert command[command.index("--server.address") :][:2] == ["--server.address", "127.0.0.1"]
+    shared = dashboard.streamlit_command(str(tmp_path), None, [], host="0.0.0.0")
+    assert shared[shared.index("--server.address") + 1] == "0.0.0.0"
     assert str(Path(dashboard.APP).parents[1]) in dashboard.streamlit_env()["PYTHONPATH"]

@@ -80,7 +80,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 60.0) 
 @pytest.fixture(scope="module")
 def server(results):
     port = _free_port()
-    command = dashboard.streamlit_command(str(results), port, ["--server.address", "127.0.0.1"])
+    command = dashboard.streamlit_command(str(results), port, [])
     process = subprocess.Popen(
         command, env=dashboard.streamlit_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

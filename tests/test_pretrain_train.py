@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,9 +22,11 @@ import pytest
 import torch
 
 import pretrain.train as train_mod
+from pretrain.checkpoint import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE
 from pretrain.model import PretrainingModel
 from pretrain.train import TrainingDivergedError, pretrain
-from spaneval.errors import ConfigError
+from spaneval.errors import ConfigError, SpanevalError
+from spaneval.safe_state import load_state
 
 REPO = Path(__file__).resolve().parents[1]
 NOVEL = "11_alices_adventures_in_wonderland.txt.gz"
@@ -142,10 +145,33 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus, fas
     monkeypatch.setattr(PretrainingModel, "forward", nan_from_step_6)
     with pytest.raises(TrainingDivergedError, match=r"step 6: loss nan.*last good checkpoint"):
         pretrain("spanbert", "tiny", str(corpus), str(tmp_path), fast)
-    saved = torch.load(tmp_path / "checkpoint" / "trainer.pt", map_location="cpu", weights_only=False)
+    saved = load_state(tmp_path / "checkpoint" / CHECKPOINT_FILE)
     assert saved["run"]["step"] == 4
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
     assert not (tmp_path / "model").exists()
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_planted_pickle_trainer_checkpoint_is_refused_unread(tmp_path, corpus, fast, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoint").mkdir()
+    torch.save({"model": _RunsCode()}, tmp_path / "checkpoint" / LEGACY_CHECKPOINT_FILE)
+    with pytest.raises(SpanevalError, match=r"is a pickle .* delete it to restart from step 0"):
+        pretrain("spanbert", "tiny", str(corpus), str(tmp_path), fast, resume=True)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_truncated_trainer_checkpoint_names_the_file_and_the_way_out(tmp_path, corpus, fast):
+    pretrain("spanbert", "tiny", str(corpus), str(tmp_path), {**fast, "max_steps": "4"})
+    ckpt = tmp_path / "checkpoint" / CHECKPOINT_FILE
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    expected = re.escape(f"checkpoint {ckpt} is corrupt; delete it to restart from step 0")
+    with pytest.raises(SpanevalError, match=expected):
+        pretrain("spanbert", "tiny", str(corpus), str(tmp_path), fast, resume=True)
 
 
 def test_two_processes_under_torchrun_see_different_data_and_end_identical(tmp_path, corpus, fast):
@@ -202,7 +228,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_curve(tmp_path, corpus, f
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (killed / "checkpoint" / "trainer.pt").is_file() and time.monotonic() < deadline:
+    while not (killed / "checkpoint" / CHECKPOINT_FILE).is_file() and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from spaneval.cli import main
-from spaneval.results import SCHEMA_VERSION
+from spaneval.record_schema import SCHEMA_VERSION
 
 QUICK = [
     "max_train_examples=48",
@@ -132,13 +132,13 @@ def test_passage_first_option_is_recorded(tmp_path):
                 str(tmp_path),
                 *QUICK,
                 "passage_first=true",
-                "epochs=0",
+                "max_steps=1",
             ]
         )
         == 0
     )
     [record] = _records(tmp_path)
-    assert record["config"]["task"]["passage_first"] is True and record["training"]["steps"] == 0
+    assert record["config"]["task"]["passage_first"] is True and record["training"]["steps"] == 1
 
 
 def test_resume_continues_an_interrupted_run(tmp_path):
@@ -159,7 +159,8 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
-    while not list(tmp_path.glob("squad/tiny/*/checkpoint/checkpoint.pt")) and time.monotonic() < deadline:
+    pattern = "squad/tiny/*/checkpoint/checkpoint.safetensors"
+    while not list(tmp_path.glob(pattern)) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

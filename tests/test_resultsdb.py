@@ -49,7 +49,7 @@ def test_missing_fields_are_corrupt(tmp_path):
     run = tmp_path / "squad" / "bert" / "x"
     run.mkdir(parents=True)
     (run / "record.json").write_text(json.dumps({"schema_version": 1, "run_id": "x"}))
-    with pytest.warns(resultsdb.ResultsWarning, match="missing fields"):
+    with pytest.warns(resultsdb.ResultsWarning, match="task is missing"):
         runs = resultsdb.load_runs(tmp_path)
     assert runs.empty and "task" in runs.problems[0].problem
 

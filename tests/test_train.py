@@ -1,5 +1,6 @@
 """The fine-tuning loop: deterministic order, exact resume after an interrupt, NaN stop, batch checks."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,15 @@ import torch
 
 from spaneval.distributed import DistInfo
 from spaneval.errors import ConfigError, SpanevalError
-from spaneval.train import TrainConfig, batch_indices, finetune, total_steps
+from spaneval.safe_state import load_state
+from spaneval.train import (
+    CHECKPOINT_FILE,
+    LEGACY_CHECKPOINT_FILE,
+    TrainConfig,
+    batch_indices,
+    finetune,
+    total_steps,
+)
 from tasks.base import default_param_groups
 
 CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
@@ -65,22 +74,37 @@ def test_batch_order_is_a_function_of_seed_and_step():
     assert len(batch_indices(4, 10, 8, seed=1)) == 8  # batches straddle epoch ends
 
 
-def test_interrupted_run_resumes_to_the_same_losses_and_weights(tmp_path):
-    full_model, full = train(tmp_path / "full", CFG)
+def _interrupt_at(call: int):
     calls = {"n": 0}
 
     def interrupting(chunk):
         calls["n"] += 1
-        if calls["n"] == 7:  # during step 7: the last checkpoint is step 4
+        if calls["n"] == call:
             raise KeyboardInterrupt
         return collate(chunk)
 
+    return interrupting
+
+
+def test_interrupted_run_resumes_to_the_same_losses_and_weights(tmp_path):
+    full_model, full = train(tmp_path / "full", CFG)
     with pytest.raises(KeyboardInterrupt):
-        train(tmp_path / "cut", CFG, interrupting)
+        train(tmp_path / "cut", CFG, _interrupt_at(7))  # during step 7: the last checkpoint is step 4
     resumed_model, resumed = train(tmp_path / "cut", CFG, resume=True)
     assert resumed.losses == pytest.approx(full.losses, abs=0, rel=0)
     for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_wall_time_adds_up_across_resumes_and_resumes_are_recorded(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, CFG, _interrupt_at(7))
+    first = load_state(tmp_path / CHECKPOINT_FILE)["state"]
+    assert first["wall_s"] > 0 and first["train_wall_s"] > 0
+    _, resumed = train(tmp_path, CFG, resume=True)
+    assert resumed.resumed_at_steps == [4]
+    assert resumed.earlier_sessions_wall_s == first["wall_s"]
+    assert resumed.train_wall_s > first["train_wall_s"]
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):
@@ -95,8 +119,36 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):
 
     with pytest.raises(SpanevalError, match="loss became nan at step 5"):
         train(tmp_path, CFG, poisoned)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state = load_state(tmp_path / CHECKPOINT_FILE)
     assert state["state"]["step"] == 4
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a planted checkpoint would do."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("name", [LEGACY_CHECKPOINT_FILE, CHECKPOINT_FILE])
+def test_a_planted_pickle_checkpoint_is_refused_unread(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": _RunsCode()}, tmp_path / name)
+    with pytest.raises(SpanevalError, match=r"(pickle|corrupt).*delete it to restart from step 0"):
+        train(tmp_path, CFG, resume=True)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_truncated_checkpoint_names_the_file_and_the_way_out(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, CFG, _interrupt_at(7))
+    ckpt = tmp_path / CHECKPOINT_FILE
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    expected = re.escape(f"checkpoint {ckpt} is corrupt; delete it to restart from step 0")
+    with pytest.raises(SpanevalError, match=expected):
+        train(tmp_path, CFG, resume=True)
 
 
 def test_batch_size_must_split_over_accumulation():
@@ -129,7 +181,7 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
 
 def test_total_steps():
     assert total_steps(TrainConfig(batch_size=8, epochs=2.0), 40) == 10
-    assert total_steps(TrainConfig(batch_size=8, epochs=0.0), 40) == 0
+    assert total_steps(TrainConfig(batch_size=8, epochs=0.1), 40) == 1
     assert total_steps(TrainConfig(batch_size=8, max_steps=3), 40) == 3
 
 

@@ -5,10 +5,11 @@ directory, then times what the dashboard does on start: `resultsdb.load_runs`, t
 table, the seed summary and the leaderboard. Prints one JSON line. The goal (issue 6) is under 3 s
 for 500 records.
 
-The synthetic runs follow the result-record schema (docs/architecture.md, schema_version 1) and
-also serve the tests of the loader, statistics, report and dashboard. Scores are random but
-consistent: each record's metrics are computed from its own predictions.jsonl rows with the
-project's scorers (CoNLL counts, TACRED and SemEval scorers), so resampling code sees real data.
+The synthetic runs are built by the record schema (spaneval.record_schema.build_record, as the
+runner's records are) and also serve the tests of the loader, statistics, report and dashboard.
+Scores are random but consistent: each record's metrics are computed from its own
+predictions.jsonl rows with the project's scorers (CoNLL counts, TACRED and SemEval scorers), so
+resampling code sees real data.
 Data-set text includes HTML and markdown on purpose, to check it is shown escaped.
 """
 
@@ -27,6 +28,7 @@ import pandas as pd
 
 from spaneval.atomic import write_json, write_jsonl
 from spaneval.metrics import coref, relation
+from spaneval.record_schema import RunRecord, build_record
 from spaneval.results import cpu_name
 
 QA_TASKS = ("squad", "squad_v2")
@@ -73,10 +75,9 @@ def write_run(root: Path, task: str, model: str, seed: int, n_examples: int = 20
     return run_dir
 
 
-def _record(run_id, task, model, seed, metrics, breakdowns, main) -> dict:
+def _record(run_id, task, model, seed, metrics, breakdowns, main) -> RunRecord:
     fingerprint = "sha256:" + hashlib.sha256(task.encode()).hexdigest()
-    return {
-        "schema_version": 1,
+    fields = {
         "run_id": run_id,
         "task": task,
         "task_version": "1.0",
@@ -128,6 +129,7 @@ def _record(run_id, task, model, seed, metrics, breakdowns, main) -> dict:
         "wall_s": 60.0 + seed,
         "gpu_hours": 0.0,
     }
+    return build_record(**fields)
 
 
 def _qa_rows(rng, skill, n):
