@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     _add_score(sub)
+    _add_predict(sub)
     _add_pretrain(sub)
     p = sub.add_parser(
         "quickstart", help="offline demo: pretrain tiny SpanBERT and BERT-1seq, fine-tune, compare"
@@ -136,6 +137,20 @@ def _add_score(sub) -> None:
     p.add_argument("--response", help="system CoNLL file (coref)")
     p.add_argument("--patch", default=None, help="TACRev / Re-TACRED label patch")
     p.set_defaults(func=score)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="predict (and score) a data file with a model saved by run --save-model"
+    )
+    p.add_argument("task", help="task name (the task the model was fine-tuned on)")
+    p.add_argument(
+        "--model", required=True, help="a model folder written by run --save-model (RUN_DIR/model)"
+    )
+    p.add_argument("--data", required=True, help="data file or named source, read as the task's eval split")
+    p.add_argument("--output", default=None, help="output directory (default: RUN_DIR/predict)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="task config overrides")
+    p.set_defaults(func=predict)
 
 
 def _add_pretrain(sub) -> None:
@@ -212,6 +227,16 @@ def score(args: argparse.Namespace) -> int:
     for warning in result.pop("warnings", None) or []:
         print(f"spaneval: warning: {warning}", file=sys.stderr)
     print(json.dumps(result, indent=1))
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    """`spaneval predict TASK --model DIR --data FILE`: prediction files and scores.json in --output."""
+    from spaneval.config import parse_overrides
+    from spaneval.predict import predict_file
+
+    out = predict_file(args.task, args.model, args.data, args.output, parse_overrides(args.overrides))
+    print(f"[spaneval] predictions and scores.json written to {out}")
     return 0
 
 

@@ -24,6 +24,7 @@ from spaneval.models import load_encoder, load_tokenizer, resolve_model, tokeniz
 from spaneval.registry import lookup
 from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.rng import seed_everything
+from spaneval.saved_model import save_task_model
 from spaneval.train import TrainConfig, finetune, log, predict
 
 RUN_ARGS_FILE = "run_args.json"
@@ -119,7 +120,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
     )
     task.write_predictions(run_dir, eval_split.examples, predictions, scores)
     if req.save_model:  # before the record: a record marks a finished run
-        write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task.info.name, task_cfg))
+        write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task, task_cfg, run_dir))
     record = {
         "run_id": run_dir.name,
         **_task_fields(task.info),
@@ -185,18 +186,6 @@ def feature_lengths(features) -> np.ndarray | None:
     if len(features) and "attention_mask" in features[0]:
         return np.array([int(np.asarray(f["attention_mask"]).sum()) for f in features])
     return None
-
-
-def save_task_model(out: Path, model, tokenizer, task_name: str, task_cfg) -> None:
-    """The fine-tuned task model: weights (safetensors), tokenizer, encoder config, task config."""
-    from safetensors.torch import save_model
-
-    save_model(model, str(out / "task_model.safetensors"))
-    tokenizer.save_pretrained(out)
-    encoder = getattr(model, "encoder", None)
-    if encoder is not None and hasattr(encoder, "config"):
-        encoder.config.save_pretrained(out)
-    write_json(out / "task.json", {"task": task_name, "config": to_dict(task_cfg)})
 
 
 def _predict_and_score(task, model, split, features, task_cfg, train_cfg, dist):
