@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="file to write")
     p.set_defaults(func=report)
     p = sub.add_parser("ls", help="list tasks, models, presets, objectives and config keys")
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="[TASK:]NAME",
+        help="print the values of a preset: NAME in every task and pretraining, or TASK:NAME, pretrain:NAME",
+    )
     p.set_defaults(func=ls)
     p = sub.add_parser("dashboard", help="open the Streamlit leaderboard (a wrapper over `streamlit run`)")
     p.add_argument("--results", default="results", help="results directory (default: ./results)")
@@ -271,6 +277,11 @@ def report(args: argparse.Namespace) -> int:
     """`spaneval report`: a reproducibility report of every run under --results."""
     from spaneval.report import report as write_report
 
+    if not Path(args.results).is_dir():
+        raise SpanevalError(
+            f"results directory {args.results} does not exist (runs write to ./results by default; "
+            "pass --results DIR)"
+        )
     out = write_report(Path(args.results), args.format, Path(args.output))
     print(f"[spaneval] report written to {out}")
     return 0
@@ -285,9 +296,9 @@ def dashboard(args: argparse.Namespace) -> int:
 
 def ls(args: argparse.Namespace) -> int:
     """`spaneval ls`: everything that has a name."""
-    from spaneval.listing import listing
+    from spaneval.listing import listing, preset_listing
 
-    print(listing())
+    print(preset_listing(args.preset) if args.preset else listing())
     return 0
 
 
