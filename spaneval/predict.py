@@ -7,6 +7,7 @@ official prediction files and scores.json.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ def predict_file(
     out.mkdir(parents=True, exist_ok=True)
     task.write_predictions(out, split.examples, predictions, scores)
     write_json(out / "scores.json", _scores_file(task, model_dir, split, scores))
+    main = task.info.main_metric
+    print(f"[spaneval] {main} = {scores.metrics[main]:.2f} ({task.info.metric_scale})", file=sys.stderr)
     return out
 
 

@@ -25,9 +25,12 @@ from spaneval.registry import lookup
 from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.rng import seed_everything
 from spaneval.saved_model import save_task_model
-from spaneval.train import TrainConfig, finetune, log, predict
+from spaneval.train import TrainConfig, finetune, log, predict, total_steps
 
 RUN_ARGS_FILE = "run_args.json"
+# Below this many optimizer steps a fine-tuned model has barely left its initialisation: scores then
+# move by several points between seeds, so differences between models are mostly noise.
+FEW_STEPS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +99,8 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         f"{len(eval_split.examples)} eval examples; run directory {run_dir}",
     )
 
+    warn_if_few_steps(total_steps(train_cfg, len(train_features)), dist)
+
     def evaluate(m) -> float:
         scores, _ = _predict_and_score(task, m, eval_split, eval_features, task_cfg, train_cfg, dist)
         return scores.metrics[task.info.main_metric]
@@ -141,8 +146,21 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
     if not req.keep_checkpoint:
         shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     main_value = scores.metrics[task.info.main_metric]
-    log(dist, f"{task.info.main_metric} = {main_value:.2f}; record {run_dir / 'record.json'}")
+    log(
+        dist,
+        f"{task.info.main_metric} = {main_value:.2f} ({task.info.metric_scale}); "
+        f"record {run_dir / 'record.json'}",
+    )
     return run_dir
+
+
+def warn_if_few_steps(steps: int, dist: DistInfo) -> None:
+    if steps < FEW_STEPS:
+        log(
+            dist,
+            f"WARNING: only {steps} optimizer steps (fewer than {FEW_STEPS}): the scores of this run will "
+            "be mostly noise; train longer (epochs, data) and compare several seeds",
+        )
 
 
 def _task_fields(info) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import functools
 import io
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from spaneval.atomic import write_bytes
 from spaneval.config import option
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError, SpanevalError
+from spaneval.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ def finetune(
 
     model.train()
     t0, loss_value, first_step = time.perf_counter(), float("nan"), state["step"]
+    progress = progress_bar(steps, first_step, desc="fine-tuning", enabled=dist.is_main)
     while state["step"] < steps:
         step = state["step"]
         idx = batch_indices(
@@ -202,18 +205,16 @@ def finetune(
         state["losses"].append(_mean_over_ranks(loss_value, dist))
         if state["step"] % cfg.log_every_steps == 0 or state["step"] == steps:
             rate = (state["step"] - first_step) * cfg.batch_size / max(1e-9, time.perf_counter() - t0)
-            eta_s = (steps - state["step"]) * cfg.batch_size / max(rate, 1e-9)
-            log(
-                dist,
-                f"step {state['step']}/{steps} loss {state['losses'][-1]:.4f} "
-                f"lr {scheduler.get_last_lr()[0]:.2e} {rate:.1f} ex/s eta {eta_s:.0f} s",
-            )
+            loss_lr = {"loss": f"{state['losses'][-1]:.4f}", "lr": f"{scheduler.get_last_lr()[0]:.2e}"}
+            progress.set_postfix(**loss_lr, ex_s=f"{rate:.1f}")
+        progress.update(1)
         if evaluate is not None and cfg.eval_every_steps and state["step"] % cfg.eval_every_steps == 0:
             _evaluate_and_keep_best(model, evaluate, state, checkpoint_dir, dist)
         if state["step"] == steps or (
             cfg.checkpoint_every_steps and state["step"] % cfg.checkpoint_every_steps == 0
         ):
             save_checkpoint(ckpt, model, optimizer, scheduler, state, dist)
+    progress.close()
 
     if state["best_step"] is not None and (checkpoint_dir / "best_model.pt").is_file():
         model.load_state_dict(torch.load(checkpoint_dir / "best_model.pt", map_location=dist.device))
@@ -332,17 +333,24 @@ def predict(
     batch_size: int,
     device: torch.device,
     precision: str = "auto",
+    show_progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Forward passes over `features` in order; every tensor output moved to numpy (float32)."""
     model.eval()
     amp = autocast_dtype(precision, device)
     outputs = []
-    for start in range(0, len(features), batch_size):
+    n_batches = math.ceil(len(features) / batch_size)
+    progress = progress_bar(n_batches, desc="predicting", unit="batch", enabled=show_progress)
+    for b, start in enumerate(range(0, len(features), batch_size)):
         chunk = [features[i] for i in range(start, min(start + batch_size, len(features)))]
         batch = to_device(collate(chunk), device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             out = model(**batch)
         outputs.append({k: _to_numpy(v) for k, v in out.items() if k != "loss"})
+        if (b + 1) % max(1, n_batches // 10) == 0 or b + 1 == n_batches:  # about ten lines in a log file
+            progress.set_postfix(features=min(start + batch_size, len(features)))
+        progress.update(1)
+    progress.close()
     return outputs
 
 
@@ -358,5 +366,6 @@ def _to_numpy(value: Any) -> Any:
 
 
 def log(dist: DistInfo, message: str) -> None:
+    """Progress and diagnostics go to stderr, so stdout holds only results (tables, JSON)."""
     if dist.is_main:
-        print(f"[spaneval] {message}", flush=True)
+        print(f"[spaneval] {message}", file=sys.stderr, flush=True)
