@@ -1,4 +1,4 @@
-"""`python -m spaneval quickstart`: the whole pipeline, offline, on 2 CPU cores in a few minutes.
+"""`python -m spaneval quickstart`: the whole pipeline, offline, in about 6 minutes of CPU time.
 
 1. pretrain a tiny SpanBERT (span masking + MLM + SBO) and a tiny BERT-1seq (subword MLM) on the
    bundled public-domain corpus sample, with the same preset, steps and tokens;
@@ -31,7 +31,8 @@ FINETUNE_OVERRIDES = {
     "warmup_ratio": "0.1",
     "log_every_steps": "25",
 }
-ESTIMATE = "about 2-4 minutes on 2 CPU cores"
+# Measured with `time` (README): 348 s of CPU, 2012 s wall on a 2-core VM at load average 9-17.
+ESTIMATE = "about 6 minutes of CPU time; 34 minutes measured on a busy 2-core VM"
 
 
 def quickstart(out_dir: Path) -> Path:
