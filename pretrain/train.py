@@ -40,6 +40,7 @@ from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
 from spaneval.models import ResolvedModel, resolve_model
+from spaneval.progress import progress_bar
 from spaneval.train import linear_schedule
 from tasks.base import default_param_groups
 
@@ -200,7 +201,7 @@ def _train_loop(
 ) -> None:
     """Optimizer steps up to cfg.max_steps, logged every step and checkpointed every
     checkpoint_every_steps; the wall time since `started` goes into state.wall_s."""
-    progress = _progress_bar(cfg.max_steps, state.step, dist)
+    progress = progress_bar(cfg.max_steps, state.step, desc="pretraining", enabled=dist.is_main)
     window_tokens, window_start = 0, time.perf_counter()
     while state.step < cfg.max_steps:
         step_losses, step_tokens, grad_norm = _optimizer_step(trainer, state, obj, cfg, ckpt_dir, dist)
@@ -410,36 +411,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             if i < len(lines) - 1:
                 raise
     return rows
-
-
-def _progress_bar(total: int, initial: int, dist: DistInfo) -> Any:
-    """A tqdm bar on a terminal; plain log lines (with an ETA) in log files, where a bar's
-    carriage returns would pile up into one unreadable line."""
-    from tqdm.auto import tqdm
-
-    if sys.stderr.isatty():
-        return tqdm(total=total, initial=initial, disable=not dist.is_main, unit="step", mininterval=1.0)
-    return LineProgress(total, initial, dist)
-
-
-class LineProgress:
-    """The part of tqdm's interface the loop uses, printing one line per set_postfix call."""
-
-    def __init__(self, total: int, initial: int, dist: DistInfo):
-        self.total, self.n, self.first, self.dist = total, initial, initial, dist
-        self.t0 = time.perf_counter()
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-
-    def set_postfix(self, refresh: bool = False, **values: str) -> None:
-        done = self.n + 1 - self.first  # called just before update() for this step
-        eta_s = (time.perf_counter() - self.t0) / max(done, 1) * (self.total - self.n - 1)
-        shown = " ".join(f"{k} {v}" for k, v in values.items())
-        log(self.dist, f"step {self.n + 1}/{self.total} {shown} eta {eta_s:.0f} s")
-
-    def close(self) -> None:
-        return None
 
 
 def log(dist: DistInfo, message: str) -> None:

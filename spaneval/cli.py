@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     _add_score(sub)
+    _add_predict(sub)
     _add_pretrain(sub)
     p = sub.add_parser(
         "quickstart", help="offline demo: pretrain tiny SpanBERT and BERT-1seq, fine-tune, compare"
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="file to write")
     p.set_defaults(func=report)
     p = sub.add_parser("ls", help="list tasks, models, presets, objectives and config keys")
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="[TASK:]NAME",
+        help="print the values of a preset: NAME in every task and pretraining, or TASK:NAME, pretrain:NAME",
+    )
     p.set_defaults(func=ls)
     p = sub.add_parser("dashboard", help="open the Streamlit leaderboard (a wrapper over `streamlit run`)")
     p.add_argument("--results", default="results", help="results directory (default: ./results)")
@@ -173,6 +180,20 @@ def _add_score(sub) -> None:
     p.add_argument("--response", help="system CoNLL file (coref)")
     p.add_argument("--patch", default=None, help="TACRev / Re-TACRED label patch")
     p.set_defaults(func=score)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="predict (and score) a data file with a model saved by run --save-model"
+    )
+    p.add_argument("task", help="task name (the task the model was fine-tuned on)")
+    p.add_argument(
+        "--model", required=True, help="a model folder written by run --save-model (RUN_DIR/model)"
+    )
+    p.add_argument("--data", required=True, help="data file or named source, read as the task's eval split")
+    p.add_argument("--output", default=None, help="output directory (default: RUN_DIR/predict)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="task config overrides")
+    p.set_defaults(func=predict)
 
 
 def _add_pretrain(sub) -> None:
@@ -276,6 +297,16 @@ def score(args: argparse.Namespace) -> int:
     return 0
 
 
+def predict(args: argparse.Namespace) -> int:
+    """`spaneval predict TASK --model DIR --data FILE`: prediction files and scores.json in --output."""
+    from spaneval.config import parse_overrides
+    from spaneval.predict import predict_file
+
+    out = predict_file(args.task, args.model, args.data, args.output, parse_overrides(args.overrides))
+    print(f"[spaneval] predictions and scores.json written to {out}")
+    return 0
+
+
 def pretrain(args: argparse.Namespace) -> int:
     """`spaneval pretrain ...`: writes a save_pretrained directory usable as `run --model DIR`."""
     from pretrain.train import pretrain as pretrain_model
@@ -307,6 +338,11 @@ def report(args: argparse.Namespace) -> int:
     """`spaneval report`: a reproducibility report of every run under --results."""
     from spaneval.report import report as write_report
 
+    if not Path(args.results).is_dir():
+        raise SpanevalError(
+            f"results directory {args.results} does not exist (runs write to ./results by default; "
+            "pass --results DIR)"
+        )
     out = write_report(Path(args.results), args.format, Path(args.output))
     print(f"[spaneval] report written to {out}")
     return 0
@@ -321,9 +357,9 @@ def dashboard(args: argparse.Namespace) -> int:
 
 def ls(args: argparse.Namespace) -> int:
     """`spaneval ls`: everything that has a name."""
-    from spaneval.listing import listing
+    from spaneval.listing import listing, preset_listing
 
-    print(listing())
+    print(preset_listing(args.preset) if args.preset else listing())
     return 0
 
 

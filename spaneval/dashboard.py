@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,10 +39,31 @@ def streamlit_env() -> dict[str, str]:
 
 
 def dashboard(results_dir: str, port: int | None, extra_args: list[str], host: str = DEFAULT_HOST) -> int:
-    """Serve the leaderboard for `results_dir` until interrupted; returns streamlit's exit code."""
+    """Serve the leaderboard for `results_dir` until interrupted; returns streamlit's exit code.
+
+    SIGTERM (a service manager, `kill`) stops the Streamlit server too: without the handler the
+    default action ends this process only and leaves the server running, orphaned.
+    """
     print(f"[spaneval] dashboard for {Path(results_dir).resolve()} on {host} (Ctrl-C to stop)", flush=True)
     command = streamlit_command(results_dir, port, list(extra_args), host)
+    server = subprocess.Popen(command, env=streamlit_env())
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
     try:
-        return subprocess.call(command, env=streamlit_env())
-    except KeyboardInterrupt:
+        code = server.wait()
+        return 0 if code == -signal.SIGTERM else code  # stopped as asked
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group); let it finish
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_server(server)
+
+
+def stop_server(server: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Terminate the server if it still runs, then kill it if it has not exited after `grace_s`."""
+    if server.poll() is None:
+        server.terminate()
+    try:
+        server.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

@@ -25,10 +25,14 @@ from spaneval.models import load_encoder, load_tokenizer, model_fingerprint, res
 from spaneval.registry import lookup
 from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.rng import seed_everything
-from spaneval.train import TrainConfig, finetune, log, per_rank_batch_size, predict
+from spaneval.saved_model import save_task_model
+from spaneval.train import TrainConfig, finetune, log, per_rank_batch_size, predict, total_steps
 from spaneval.userfiles import read_json
 
 RUN_ARGS_FILE = "run_args.json"
+# Below this many optimizer steps a fine-tuned model has barely left its initialisation: scores then
+# move by several points between seeds, so differences between models are mostly noise.
+FEW_STEPS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +118,8 @@ def _run(
         f"{len(eval_split.examples)} eval examples; run directory {run_dir}",
     )
 
+    warn_if_few_steps(total_steps(train_cfg, len(train_features)), dist)
+
     def evaluate(m) -> float:
         scores, _ = _predict_and_score(task, m, eval_split, eval_features, task_cfg, train_cfg, dist)
         return scores.metrics[task.info.main_metric]
@@ -140,7 +146,7 @@ def _run(
     )
     task.write_predictions(run_dir, eval_split.examples, predictions, scores)
     if req.save_model:  # before the record: a record marks a finished run
-        write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task.info.name, task_cfg))
+        write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task, task_cfg, run_dir))
     record = {
         "run_id": run_dir.name,
         **_task_fields(task.info),
@@ -161,8 +167,21 @@ def _run(
     if not req.keep_checkpoint:
         shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     main_value = scores.metrics[task.info.main_metric]
-    log(dist, f"{task.info.main_metric} = {main_value:.2f}; record {run_dir / 'record.json'}")
+    log(
+        dist,
+        f"{task.info.main_metric} = {main_value:.2f} ({task.info.metric_scale}); "
+        f"record {run_dir / 'record.json'}",
+    )
     return run_dir
+
+
+def warn_if_few_steps(steps: int, dist: DistInfo) -> None:
+    if steps < FEW_STEPS:
+        log(
+            dist,
+            f"WARNING: only {steps} optimizer steps (fewer than {FEW_STEPS}): the scores of this run will "
+            "be mostly noise; train longer (epochs, data) and compare several seeds",
+        )
 
 
 def _task_fields(info) -> dict[str, Any]:
@@ -218,18 +237,6 @@ def feature_lengths(features) -> np.ndarray | None:
     if len(features) and "attention_mask" in features[0]:
         return np.array([int(np.asarray(f["attention_mask"]).sum()) for f in features])
     return None
-
-
-def save_task_model(out: Path, model, tokenizer, task_name: str, task_cfg) -> None:
-    """The fine-tuned task model: weights (safetensors), tokenizer, encoder config, task config."""
-    from safetensors.torch import save_model
-
-    save_model(model, str(out / "task_model.safetensors"))
-    tokenizer.save_pretrained(out)
-    encoder = getattr(model, "encoder", None)
-    if encoder is not None and hasattr(encoder, "config"):
-        encoder.config.save_pretrained(out)
-    write_json(out / "task.json", {"task": task_name, "config": to_dict(task_cfg)})
 
 
 def _predict_and_score(task, model, split, features, task_cfg, train_cfg, dist):

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import torch
 from spaneval.config import check_ranges, option
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError, SpanevalError
+from spaneval.progress import progress_bar
 from spaneval.safe_state import CorruptCheckpointError, load_state, save_state
 
 CHECKPOINT_FILE = "checkpoint.safetensors"  # weights, optimizer, scheduler, step, RNG states
@@ -197,6 +199,7 @@ def finetune(
     t0, loss_value, first_step = time.perf_counter(), float("nan"), state["step"]
     earlier = {"wall_s": state["wall_s"], "train_wall_s": state["train_wall_s"]}
     started = {"wall_s": t0 if session_start is None else session_start, "train_wall_s": t0}
+    progress = progress_bar(steps, first_step, desc="fine-tuning", enabled=dist.is_main)
     while state["step"] < steps:
         step = state["step"]
         idx = batch_indices(
@@ -223,12 +226,9 @@ def finetune(
         state["losses"].append(_mean_over_ranks(loss_value, dist))
         if state["step"] % cfg.log_every_steps == 0 or state["step"] == steps:
             rate = (state["step"] - first_step) * cfg.batch_size / max(1e-9, time.perf_counter() - t0)
-            eta_s = (steps - state["step"]) * cfg.batch_size / max(rate, 1e-9)
-            log(
-                dist,
-                f"step {state['step']}/{steps} loss {state['losses'][-1]:.4f} "
-                f"lr {scheduler.get_last_lr()[0]:.2e} {rate:.1f} ex/s eta {eta_s:.0f} s",
-            )
+            loss_lr = {"loss": f"{state['losses'][-1]:.4f}", "lr": f"{scheduler.get_last_lr()[0]:.2e}"}
+            progress.set_postfix(**loss_lr, ex_s=f"{rate:.1f}")
+        progress.update(1)
         if evaluate is not None and cfg.eval_every_steps and state["step"] % cfg.eval_every_steps == 0:
             _evaluate_and_keep_best(model, evaluate, state, checkpoint_dir, dist)
         if state["step"] == steps or (
@@ -236,6 +236,7 @@ def finetune(
         ):
             state |= {k: earlier[k] + time.perf_counter() - started[k] for k in earlier}
             save_checkpoint(ckpt, model, optimizer, scheduler, state, dist, identity)
+    progress.close()
 
     if state["best_step"] is not None and (checkpoint_dir / BEST_MODEL_FILE).is_file():
         model.load_state_dict(load_state(checkpoint_dir / BEST_MODEL_FILE))
@@ -398,17 +399,24 @@ def predict(
     batch_size: int,
     device: torch.device,
     precision: str = "auto",
+    show_progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Forward passes over `features` in order; every tensor output moved to numpy (float32)."""
     model.eval()
     amp = autocast_dtype(precision, device)
     outputs = []
-    for start in range(0, len(features), batch_size):
+    n_batches = math.ceil(len(features) / batch_size)
+    progress = progress_bar(n_batches, desc="predicting", unit="batch", enabled=show_progress)
+    for b, start in enumerate(range(0, len(features), batch_size)):
         chunk = [features[i] for i in range(start, min(start + batch_size, len(features)))]
         batch = to_device(collate(chunk), device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             out = model(**batch)
         outputs.append({k: _to_numpy(v) for k, v in out.items() if k != "loss"})
+        if (b + 1) % max(1, n_batches // 10) == 0 or b + 1 == n_batches:  # about ten lines in a log file
+            progress.set_postfix(features=min(start + batch_size, len(features)))
+        progress.update(1)
+    progress.close()
     return outputs
 
 
@@ -424,5 +432,6 @@ def _to_numpy(value: Any) -> Any:
 
 
 def log(dist: DistInfo, message: str) -> None:
+    """Progress and diagnostics go to stderr, so stdout holds only results (tables, JSON)."""
     if dist.is_main:
-        print(f"[spaneval] {message}", flush=True)
+        print(f"[spaneval] {message}", file=sys.stderr, flush=True)

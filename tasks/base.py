@@ -36,6 +36,7 @@ class TaskInfo:
     default_data: str
     citation: str = ""
     higher_is_better: bool = True
+    metric_scale: str = "percent"  # of main_metric (0-100, as the official scorers print); printed with it
 
 
 @dataclass(frozen=True)

@@ -36,3 +36,7 @@ class SpanExtractionModel(nn.Module):
             loss_fn = nn.functional.cross_entropy
             out["loss"] = (loss_fn(start_logits, start_positions) + loss_fn(end_logits, end_positions)) / 2
         return out
+
+    def hf_layout(self) -> tuple[str, dict[str, str]]:
+        """(transformers class, {our key prefix: its key prefix}): BertForQuestionAnswering's head."""
+        return "BertForQuestionAnswering", {"encoder.": "bert.", "qa_outputs.": "qa_outputs."}

@@ -387,7 +387,7 @@ def _semeval_files(out_dir: Path, examples, predictions) -> None:
 TACRED = RelationTask(
     info=TaskInfo(
         name="tacred",
-        version="1.0",
+        version="1.1",  # 1.1: the `cls` classifier uses BERT's pooled [CLS] (dense + tanh)
         description="TACRED relation classification (41 relations + no_relation), micro F1",
         main_metric="f1",
         data_sources=("tacred",),  # $SPANEVAL_TACRED_DIR or ../shared/data/relation/tacred
@@ -411,7 +411,7 @@ TACRED = RelationTask(
 SEMEVAL2010 = RelationTask(
     info=TaskInfo(
         name="semeval2010",
-        version="1.0",
+        version="1.1",  # 1.1: the `cls` classifier uses BERT's pooled [CLS] (dense + tanh)
         description="SemEval-2010 Task 8 (9 directed relations + Other), official macro F1",
         main_metric="macro_f1",
         data_sources=("bundled", "semeval2010"),

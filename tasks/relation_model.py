@@ -1,9 +1,10 @@
 """Relation classifier over a BERT-style encoder: [CLS] or concatenated entity-start vectors.
 
-- `cls`: a linear layer on the final [CLS] vector. A known difference from SpanBERT's released
-  run_tacred.py, which classifies BERT's pooled [CLS] (an extra dense + tanh layer): SpanBERT is
-  pretrained without next-sentence prediction, so that pooler starts untrained anyway, and the
-  encoders here are loaded without one.
+- `cls`: BERT's pooled [CLS] (dense + tanh) -> dropout -> linear, as SpanBERT's released
+  run_tacred.py and transformers' BertForSequenceClassification do, so a saved model is a standard
+  BertForSequenceClassification folder with every key matched (spaneval/saved_model.py). The pooler
+  starts from random weights for every model: SpanBERT is pretrained without next-sentence
+  prediction, so it has no trained pooler, and the encoders here are loaded without one.
 - `entity_start`: Zhou and Chen (2021) concatenate the vectors at the subject and object start
   tokens and classify with Linear(2h, h) -> ReLU -> dropout -> Linear(h, labels).
 """
@@ -31,6 +32,9 @@ class RelationClassifier(nn.Module):
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
         if classifier == "cls":
+            self.pooler = nn.Linear(hidden, hidden)  # initialised as BERT's pooler
+            nn.init.normal_(self.pooler.weight, std=encoder.config.initializer_range)
+            nn.init.zeros_(self.pooler.bias)
             self.head = nn.Linear(hidden, num_labels)
         else:
             self.head = nn.Sequential(
@@ -49,7 +53,7 @@ class RelationClassifier(nn.Module):
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
         hidden = out.last_hidden_state  # (batch, seq, h)
         if self.classifier_kind == "cls":
-            features = hidden[:, 0]  # (batch, h)
+            features = torch.tanh(self.pooler(hidden[:, 0]))  # (batch, h)
         else:
             rows = torch.arange(hidden.size(0), device=hidden.device)
             features = torch.cat([hidden[rows, subj_index], hidden[rows, obj_index]], dim=-1)  # (batch, 2h)
@@ -58,6 +62,14 @@ class RelationClassifier(nn.Module):
         if labels is not None:
             result["loss"] = nn.functional.cross_entropy(logits, labels)
         return result
+
+    def hf_layout(self) -> tuple[str, dict[str, str]] | None:
+        """(transformers class, {our key prefix: its key prefix}) of this head; None for entity_start,
+        which transformers has no class for."""
+        if self.classifier_kind != "cls":
+            return None
+        keys = {"encoder.": "bert.", "pooler.": "bert.pooler.dense.", "head.": "classifier."}
+        return "BertForSequenceClassification", keys
 
 
 def collate_features(features: Sequence[dict]) -> dict[str, Any]:

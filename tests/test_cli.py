@@ -52,12 +52,28 @@ def test_ls_lists_tasks_models_presets_and_keys(capsys):
         (["score", "sqaud"], "Did you mean 'squad'"),
         (["bench", "qa-decod"], "Did you mean 'qa-decode'"),
         (["run"], "needs a task and --model"),
+        (["report", "--results", "/no/such/results", "--output", "r.md"], "/no/such/results does not exist"),
+        (["ls", "--preset", "papr"], "Did you mean 'paper'"),
+        (["ls", "--preset", "sqad:paper"], "Did you mean 'squad'"),
+        (["ls", "--preset", "squad:tiny"], "Known presets: squad:hf, squad:paper"),
     ],
 )
 def test_user_errors_are_one_line_messages(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_ls_preset_prints_its_values(capsys):
+    assert main(["ls", "--preset", "squad:paper"]) == 0
+    out = capsys.readouterr().out
+    assert "Preset 'paper' of squad (python -m spaneval run squad --preset paper)" in out
+    assert "learning_rate = 2e-05  (default 3e-05)" in out and "max_seq_len = 512  (default 384)" in out
+    assert main(["ls", "--preset", "paper"]) == 0  # tasks sharing a preset are listed together
+    assert "Preset 'paper' of squad, squad_v2, mrqa" in capsys.readouterr().out
+    assert main(["ls", "--preset", "tiny"]) == 0  # a name in several scopes: every one is shown
+    out = capsys.readouterr().out
+    assert "of tacred, semeval2010" in out and "of pretrain" in out and "hidden_size = 128" in out
 
 
 def test_unknown_positional_is_an_argparse_error(capsys):
