@@ -19,7 +19,7 @@ import streamlit as st
 
 from dashboards import views
 from dashboards.data import dashboard_data
-from spaneval import resultsdb
+from spaneval import names, resultsdb
 from spaneval.errors import SpanevalError
 
 VIEWS = ("Leaderboard", "Task", "Run", "Examples")
@@ -91,17 +91,15 @@ def task_page(data: dict, root: str, signature: tuple) -> None:
 def significance_section(data: dict, task: str, root: str, signature: tuple) -> None:
     st.subheader("Significance of the difference between two models")
     runs = data["runs_table"][data["runs_table"]["task"] == task]
-    models = sorted(runs["model"].unique())
-    if len(models) < 2:
+    groups = runs.sort_values("label").drop_duplicates("label")
+    models = list(groups["label"])
+    pair = names.default_pair(list(zip(models, groups["objective"], strict=True)))
+    if pair is None:
         st.info("Only one model has runs for this task.")
         return
     left, mid, right = st.columns(3)
-    model_a = left.selectbox(
-        "Model A", models, index=models.index("spanbert") if "spanbert" in models else 0, key="sig_a"
-    )
-    model_b = mid.selectbox(
-        "Model B", models, index=models.index("bert") if "bert" in models else 1, key="sig_b"
-    )
+    model_a = left.selectbox("Model A", models, index=pair[0], key="sig_a")
+    model_b = mid.selectbox("Model B", models, index=pair[1], key="sig_b")
     method = right.radio("Test", ["bootstrap", "randomization"], horizontal=True, key="sig_method")
     if model_a == model_b:
         st.info("Choose two different models.")

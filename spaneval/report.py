@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spaneval import atomic, published, resultsdb, stats
+from spaneval import atomic, names, published, resultsdb, stats
 from spaneval.errors import SpanevalError
 
 FORMATS = ("md", "latex", "html")
-REFERENCE_MODEL = "bert"  # the baseline every other model is compared with
 LIBRARIES = ("python", "torch", "transformers", "tokenizers", "numpy", "spaneval", "platform")
 NO_RESULTS = "No finished runs found. Produce some with e.g. `python -m spaneval run squad --model tiny`."
 SIGNIFICANCE_NOTE = (
-    "Each model against BERT (or, without BERT runs, every pair of models) on the same evaluation examples, "
+    "Each model against the BERT-like baseline (by name or pretraining objective; without one, every pair "
+    "of models) on the same evaluation examples, "
     "per seed both ran: paired bootstrap over examples (documents for coreference), 1000 resamples, "
     "two-sided p-value. A−B is in points of the metric."
 )
@@ -88,15 +88,18 @@ def significance_table(
     runs: resultsdb.Runs, rng: np.random.Generator, n_resamples: int = 1000
 ) -> pd.DataFrame:
     """Paired tests on each task's main metric, per seed both models ran on the same data: every
-    model against REFERENCE_MODEL when it has runs, else every pair of models."""
+    model (group label) against the task's first BERT-like one when there is one, else every pair."""
     table = resultsdb.runs_table(runs)
     rows: list[dict[str, Any]] = []
     for _, part in table.groupby("task", sort=True) if not table.empty else []:
-        models = sorted(set(part["model"]))
-        if REFERENCE_MODEL in models:
-            pairs = [(m, REFERENCE_MODEL) for m in models if m != REFERENCE_MODEL]
+        models = part.sort_values("label").drop_duplicates("label")
+        labels = list(models["label"])
+        families = [names.model_family(m, o) for m, o in zip(labels, models["objective"], strict=True)]
+        if "bert" in families:
+            reference = labels[families.index("bert")]
+            pairs = [(m, reference) for m in labels if m != reference]
         else:
-            pairs = list(itertools.combinations(models, 2))
+            pairs = list(itertools.combinations(labels, 2))
         for model_a, model_b in pairs:
             rows += compare_models(runs, part, model_a, model_b, rng, n_resamples)
     return pd.DataFrame(rows)
@@ -111,12 +114,12 @@ def compare_models(
     n_resamples: int = 1000,
     method: str = "bootstrap",
 ) -> list[dict[str, Any]]:
-    """Paired tests of model_a vs model_b for every seed and eval set both have (latest run each)."""
+    """Paired tests of two groups (their labels) for every seed and eval set both have (latest run each)."""
     latest = task_runs.sort_values("run_id").drop_duplicates(
-        ["model", "seed", "data_fingerprint"], keep="last"
+        ["label", "seed", "data_fingerprint"], keep="last"
     )
-    a = latest[latest["model"] == model_a]
-    b = latest[latest["model"] == model_b]
+    a = latest[latest["label"] == model_a]
+    b = latest[latest["label"] == model_b]
     both = a.merge(b, on=["seed", "data_fingerprint"], suffixes=("_a", "_b"))
     rows = []
     for _, pair in both.sort_values("seed").iterrows():

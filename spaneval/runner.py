@@ -46,6 +46,7 @@ class RunRequest:
     save_model: bool = False
     lowercase: bool = False  # reproduce the hub SpanBERT tokenizer's lowercasing (default: cased, as trained)
     command: str = ""  # the command line as typed (recorded with the result)
+    name: str | None = None  # a readable label for the leaderboard (`--name`); recorded as "name"
 
 
 def build_configs(task: Any, preset: str | None, overrides: dict[str, str]) -> dict[str, Any]:
@@ -122,6 +123,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task.info.name, task_cfg))
     record = {
         "run_id": run_dir.name,
+        "name": req.name,
         **_task_fields(task.info),
         "data": {
             "source": req.data or task.info.default_data,
@@ -133,6 +135,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         "seed": req.seed,
         "metrics": scores.metrics,
         "breakdowns": scores.breakdowns,
+        "breakdown_order": {table: list(order) for table, order in scores.bucket_order.items()},
         "training": _training_fields(summary, len(train_features)),
         **_provenance(req, dist, started, t0),
     }

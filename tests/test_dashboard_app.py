@@ -76,7 +76,13 @@ def test_task_view_metrics_charts_and_significance(results, monkeypatch):
     at.selectbox(key="task").set_value("squad").run()
     assert at.get("vega_lite_chart"), "breakdown chart missing"
     significance = _frame(at, "p_value")
-    assert list(significance["seed"]) == [1, 2, 3]
+    # the default pair is SpanBERT against BERT; the seed-1 BERT run with another learning rate is
+    # another experiment, so BERT has two groups and the test pairs the seeds of the chosen one
+    assert at.selectbox(key="sig_a").value == "spanbert"
+    model_b = at.selectbox(key="sig_b").value
+    assert model_b.startswith("bert [config ")
+    assert list(significance["seed"]) in ([1], [2, 3])
+    assert set(significance["model_b"]) == {model_b}
     assert significance["p_value"].between(0, 1).all()
     at.radio(key="sig_method").set_value("randomization").run()
     assert not at.exception
