@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+COUNT_METRICS = frozenset({"count"})  # breakdown values that are counts: integer ticks
 MAX_WIDTH_PX = 900
 BAR_PX = 16
 _LEGEND = {"orient": "bottom", "direction": "vertical", "labelLimit": 0, "titleLimit": 0}
@@ -101,7 +102,8 @@ def line_chart(frame: pd.DataFrame, x: str, y: str, series: str | None, title: s
 def score_bars(frame: pd.DataFrame, title: str) -> Any:
     """Leaderboard chart: per task, each model's mean main score with a ± std whisker.
 
-    `frame` columns: task, row (the model's label), metric, mean, std (NaN for one seed), n.
+    `frame` columns: task, row (the model's label), model (its full path, shown on hover), metric,
+    mean, std (NaN for one seed), n.
     """
     alt = _alt()
     spread = frame["std"].fillna(0)
@@ -113,7 +115,14 @@ def score_bars(frame: pd.DataFrame, title: str) -> Any:
     )
     bars = base.mark_bar().encode(
         y=alt.Y("mean:Q", title="main metric (mean over seeds)", scale=alt.Scale(zero=True, nice=True)),
-        tooltip=["task", "row", "metric", *(alt.Tooltip(f"{c}:Q", format=".2f") for c in ("mean", "std"))],
+        tooltip=[
+            "task",
+            "row",
+            alt.Tooltip("model:N", title="model path"),
+            "metric",
+            *(alt.Tooltip(f"{c}:Q", format=".2f") for c in ("mean", "std")),
+            alt.Tooltip("n:Q", format="d", title="seeds"),
+        ],
     )
     whiskers = base.mark_rule().encode(y="low:Q", y2="high:Q", color=alt.value("black"))
     width = max(120, BAR_PX * 2 * len(rows))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spaneval import atomic, names, published, report_latex, resultsdb, stats
+from spaneval import atomic, charts, names, published, report_latex, resultsdb, stats
 from spaneval.errors import SpanevalError
 
 FORMATS = ("md", "latex", "html")
@@ -40,7 +40,6 @@ MAIN_NOTE = (
     "their sources are listed below. Published numbers are mostly test-set, spaneval's are dev-set."
 )
 MATRIX_TABLES = frozenset({"confusion_matrix"})  # {gold: {predicted: count}}: a matrix, not buckets
-COUNT_METRICS = frozenset({"count"})  # breakdown values that are counts (integer axis)
 APPENDIX_FIELDS = (
     "run_id", "task", "task_version", "model", "model_path", "hub_id", "model_revision", "seed", "command",
     "data_source", "data", "libraries", "git_commit", "hardware", "started_at", "wall_s", "gpu_hours",
@@ -207,15 +206,16 @@ def _p(value: Any) -> str:
     return f"{value:.3f}" if value >= 0.001 else "<0.001"
 
 
-def main_rows(data: ReportData) -> Table:
-    """Main table: one row per model (and published reference), one 'mean ± std (n=k)' cell per task."""
-    tasks = [c.removesuffix(" n") for c in data.main.columns if c.endswith(" n")]
+def main_rows(main: pd.DataFrame) -> Table:
+    """Main table from `stats.leaderboard_wide`: one row per model (and published reference), one
+    'mean ± std (n=k)' cell per task, '–' where a model has no result."""
+    tasks = [c.removesuffix(" n") for c in main.columns if c.endswith(" n")]
     metric_cols = [
-        next(c for c in data.main.columns if c.startswith(t + " ") and c not in (f"{t} std", f"{t} n"))
+        next(c for c in main.columns if c.startswith(t + " ") and c not in (f"{t} std", f"{t} n"))
         for t in tasks
     ]
     rows = []
-    for _, r in data.main.iterrows():
+    for _, r in main.iterrows():
         cells = []
         for task, col in zip(tasks, metric_cols, strict=True):
             if pd.isna(r[col]):
@@ -242,11 +242,6 @@ def significance_rows(data: ReportData) -> Table:
     return header, rows
 
 
-def bucket_order(part: pd.DataFrame) -> list[str]:
-    """A breakdown table's buckets in the order the task declared (lowest rank first)."""
-    return list(part.groupby("bucket", sort=False)["rank"].min().sort_values(kind="stable").index)
-
-
 # (title, header, rows, chart frame, bucket order)
 TableWithChart = tuple[str, list[str], list[list[str]], pd.DataFrame, list[str]]
 
@@ -258,7 +253,7 @@ def breakdown_tables(data: ReportData) -> list[TableWithChart]:
     tables = data.breakdowns[~data.breakdowns["table"].isin(MATRIX_TABLES)]
     for (task, table, metric), part in tables.groupby(["task", "table", "metric"], sort=True):
         models = sorted(part["label"].unique())
-        order = bucket_order(part)
+        order = stats.bucket_order(part)
         rows = []
         for bucket in order:
             cells = part[part["bucket"] == bucket].drop_duplicates("label").set_index("label")
@@ -276,16 +271,13 @@ def matrix_tables(data: ReportData) -> list[TableWithChart]:
     out = []
     matrices = data.breakdowns[data.breakdowns["table"].isin(MATRIX_TABLES)]
     for (task, table, label), part in matrices.groupby(["task", "table", "label"], sort=True):
-        labels = sorted(set(part["bucket"]) | set(part["metric"]))
-        cells = {(r.bucket, r.metric): r.mean for r in part.itertuples()}
+        frame, labels = stats.matrix_frame(part)
+        counts = frame.set_index(["gold", "predicted"])["count"]
         rows = [
-            [f"{i} {gold}", *(_count(cells.get((gold, p), 0.0)) for p in labels)]
+            [f"{i} {gold}", *(_count(counts[(gold, p)]) for p in labels)]
             for i, gold in enumerate(labels, start=1)
         ]
         header = ["gold \\ predicted", *map(str, range(1, len(labels) + 1))]
-        frame = pd.DataFrame(
-            [{"gold": g, "predicted": p, "count": cells.get((g, p), 0.0)} for g in labels for p in labels]
-        )
         out.append((f"{task}: {table}, {label}", header, rows, frame, labels))
     return out
 
@@ -325,7 +317,7 @@ def report_blocks(data: ReportData) -> list[Block]:
         ("p", f"Results: {data.results_dir}. {totals(data)}."),
         ("h2", "Main results"),
         ("p", MAIN_NOTE),
-        ("table", *main_rows(data), "Main results (mean ± std over seeds, n seeds)"),
+        ("table", *main_rows(data.main), "Main results (mean ± std over seeds, n seeds)"),
         ("h3", "Published numbers: sources"),
         ("list", published_source_lines(data) or ["No task here has a published reference number."]),
         ("h2", "Significance"),
@@ -334,7 +326,7 @@ def report_blocks(data: ReportData) -> list[Block]:
     ]
     for title, header, rows, frame, order in breakdown_tables(data):
         metric = title.rsplit("(", 1)[-1].rstrip(")")
-        integer = metric in COUNT_METRICS
+        integer = metric in charts.COUNT_METRICS
         chart = ("bars", frame, order, title, metric, integer)
         blocks += [("h3", title), chart, ("table", header, rows, title)]
     for title, header, rows, frame, order in matrix_tables(data):
@@ -403,8 +395,6 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 
 def html_chart(block: tuple) -> str:
     """An inline SVG chart (altair, rendered offline) for a "bars" or "heatmap" block."""
-    from spaneval import charts
-
     kind, frame, order, title, y_title = block[:5]
     if kind == "heatmap":
         chart = charts.heatmap(frame, "gold", "predicted", "count", order, title)

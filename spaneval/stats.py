@@ -77,9 +77,9 @@ def leaderboard_long(summary: pd.DataFrame, published: pd.DataFrame | None = Non
     A row is a group's label (resultsdb.group_labels: the display name, plus what sets it apart when
     one model has several configs, tokenizer settings or data sets for a task). Published rows
     (kind "published") are kept only for a task's main metric.
-    Columns: row, kind, task, metric, mean, std, n, source.
+    Columns: row, kind, task, metric, mean, std, n, source, model (the full model name or path).
     """
-    columns = ["row", "kind", "task", "metric", "mean", "std", "n", "source"]
+    columns = ["row", "kind", "task", "metric", "mean", "std", "n", "source", "model"]
     main = summary[summary["is_main"]].copy()
     if main.empty:
         return pd.DataFrame(columns=columns)
@@ -90,6 +90,7 @@ def leaderboard_long(summary: pd.DataFrame, published: pd.DataFrame | None = Non
         metric_of_task = dict(zip(main["task"], main["metric"], strict=False))
         ref = published[published["metric"] == published["task"].map(metric_of_task)]
         ref = ref.assign(row=ref["label"], kind="published", mean=ref["value"], std=float("nan"), n=pd.NA)
+        ref = ref.assign(model=ref["label"])
         parts.append(ref[columns])
     return pd.concat(parts, ignore_index=True)
 
@@ -121,6 +122,20 @@ def breakdown_summary(breakdowns: pd.DataFrame) -> pd.DataFrame:
     out["count"] = grouped["count"].first().to_numpy()
     out["rank"] = grouped["rank"].min().to_numpy()
     return out
+
+
+def bucket_order(part: pd.DataFrame) -> list[str]:
+    """The buckets of one breakdown table in the order the task declared (lowest "rank" first)."""
+    return list(part.groupby("bucket", sort=False)["rank"].min().sort_values(kind="stable").index)
+
+
+def matrix_frame(part: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """One model's confusion matrix (breakdown rows: bucket = gold, metric = predicted, mean = count)
+    as gold/predicted/count rows over every label pair, zeros filled in, and the sorted labels."""
+    labels = sorted(set(part["bucket"]) | set(part["metric"]))
+    cells = {(r.bucket, r.metric): r.mean for r in part.itertuples()}
+    rows = [{"gold": g, "predicted": p, "count": cells.get((g, p), 0.0)} for g in labels for p in labels]
+    return pd.DataFrame(rows, columns=["gold", "predicted", "count"]), labels
 
 
 # --- per-example sufficient statistics ---------------------------------------------------------
