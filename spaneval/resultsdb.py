@@ -138,6 +138,13 @@ def config_key(config: dict[str, Any] | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
 
+def _config_key_of(record: dict[str, Any]) -> str:
+    """config_key of a loaded record, kept in it as "_config_key"."""
+    if "_config_key" not in record:
+        record["_config_key"] = config_key(record.get("config"))
+    return record["_config_key"]
+
+
 def _drop_per_run_keys(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_per_run_keys(v) for k, v in value.items() if k not in _PER_RUN_CONFIG_KEYS}
@@ -173,16 +180,21 @@ def data_identity(record: dict[str, Any]) -> dict[str, Any]:
 
 def group_key(record: dict[str, Any]) -> str:
     """Runs with the same key are seeds of one experiment: same task (and version), model identity,
-    tokenizer settings, task and train config (seed and output paths aside) and data fingerprints."""
+    tokenizer settings, task and train config (seed and output paths aside) and data fingerprints.
+
+    Kept in the loaded record as "_group" (beside "_dir"): every table asks for it."""
+    if "_group" in record:
+        return record["_group"]
     identity = {
         "task": record["task"],
         "task_version": str(record.get("task_version", "")),
         "model": model_identity(record),
-        "config": config_key(record.get("config")),
+        "config": _config_key_of(record),
         "data": data_identity(record),
     }
     canonical = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    record["_group"] = hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return record["_group"]
 
 
 def distinct_runs(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[LoadProblem]]:
@@ -228,7 +240,7 @@ def run_info(record: dict[str, Any]) -> dict[str, Any]:
         "lowercase": identity.get("do_lower_case"),
         "data_source": data.get("source"),
         "data_fingerprint": eval_data.get("fingerprint"),
-        "config_key": config_key(config),
+        "config_key": _config_key_of(record),
         "preset": config.get("preset") if isinstance(config, dict) else None,
         "seed": record["seed"],
     }
