@@ -178,7 +178,7 @@ def run_summary(record: dict[str, Any]) -> pd.DataFrame:
     rows += [(f"model.{k}", v) for k, v in flatten(model).items()]
     rows += [(f"data.{k}", v) for k, v in flatten(data).items()]
     rows += [(f"environment.{k}", v) for k, v in env.items()]
-    return pd.DataFrame([(k, "" if v is None else str(v)) for k, v in rows], columns=["field", "value"])
+    return pd.DataFrame([(k, MISSING if v is None else str(v)) for k, v in rows], columns=["field", "value"])
 
 
 # --- examples: right / wrong and filters -------------------------------------------------------
