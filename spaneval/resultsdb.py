@@ -7,6 +7,11 @@ reports read results only through this module.
 A record with an unknown `schema_version` is rejected and a corrupt file (bad JSON, missing fields)
 is skipped; both are reported as `LoadProblem`s and as a warning naming the file, so one bad file
 never hides the other runs. `load_runs(..., strict=True)` raises instead.
+
+Runs are grouped into experiments (`group_key`: model, tokenizer settings, config, data) and each
+group counts distinct seeds: a copied run directory is read once, and of two runs of one seed in
+one group the newer is kept; the left-out ones are `LoadProblem`s too (never an error in strict mode:
+the files are sound).
 """
 
 from __future__ import annotations
