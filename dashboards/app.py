@@ -9,6 +9,7 @@ The results directory comes from `-- --results DIR` after the script name, else 
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ import streamlit as st
 
 from dashboards import views
 from dashboards.data import dashboard_data
-from spaneval import resultsdb
+from spaneval import charts, names, resultsdb
 from spaneval.errors import SpanevalError
 
 VIEWS = ("Leaderboard", "Task", "Run", "Examples")
@@ -47,28 +48,18 @@ def predictions(root: str, signature: tuple, run_id: str) -> list[dict]:
     return resultsdb.load_predictions(resultsdb.find_record(load(root, signature)["runs"], run_id))
 
 
-def number_format(frame: pd.DataFrame) -> dict:
-    """Column formats: scores with 1 decimal, std with 2, counts as integers."""
-    config = {}
-    for column in frame.columns:
-        if column.endswith(" n"):
-            config[column] = st.column_config.NumberColumn(format="%d")
-        elif column.endswith(" std"):
-            config[column] = st.column_config.NumberColumn(format="%.2f")
-        elif frame[column].dtype.kind == "f":
-            config[column] = st.column_config.NumberColumn(format="%.1f")
-    return config
-
-
 def leaderboard_page(data: dict) -> None:
     st.header("Leaderboard")
     st.caption(
-        "Main score of each task: mean, sample std and number of seeds (n). Rows of kind 'published' are "
+        "Main score of each task: mean ± sample std over seeds (n = distinct seeds). A model is a group of "
+        "runs with the same model, tokenizer settings, config and data. Rows of kind 'published' are "
         "numbers reported by the SpanBERT authors (not measured here; mostly test sets, ours are dev). "
-        "Click a column header to sort."
+        "Hover a bar for the full model path."
     )
-    board = data["leaderboard"]
-    st.dataframe(board, hide_index=True, width="stretch", column_config=number_format(board))
+    st.dataframe(views.leaderboard_table(data["leaderboard"]), hide_index=True, width="stretch")
+    measured = data["long"][data["long"]["kind"] == "measured"]
+    if not measured.empty:
+        st.altair_chart(charts.score_bars(measured, "Main score per task (mean ± std over seeds)"))
     if not data["published"].empty:
         st.subheader("Published reference numbers: sources")
         sources = data["published"][["row", "task", "metric", "mean", "source"]]
@@ -79,29 +70,39 @@ def task_page(data: dict, root: str, signature: tuple) -> None:
     tasks = sorted(data["summary"]["task"].unique())
     task = st.selectbox("Task", tasks, key="task")
     st.subheader("All metrics (mean, std and n over seeds)")
-    metrics = views.task_metrics_table(data["summary"], task)
-    st.dataframe(metrics, hide_index=True, width="stretch", column_config=number_format(metrics))
-    breakdowns = data["breakdowns"][data["breakdowns"]["task"] == task]
-    for (table, metric), _ in breakdowns.groupby(["table", "metric"], sort=True):
-        st.subheader(f"{table}: {metric}")
-        st.bar_chart(views.breakdown_chart_data(breakdowns, task, table, metric), stack=False)
+    metrics = views.for_display(views.task_metrics_table(data["summary"], task))
+    st.dataframe(metrics, hide_index=True, width="stretch")
+    for table, metric, frame, order in views.breakdown_charts(data["breakdowns"], task):
+        integer = metric in charts.COUNT_METRICS
+        st.altair_chart(charts.grouped_bars(frame, "bucket", "model", "value", order, table, metric, integer))
+    confusion_section(data, task)
     significance_section(data, task, root, signature)
+
+
+def confusion_section(data: dict, task: str) -> None:
+    matrices = data["breakdowns"][
+        (data["breakdowns"]["task"] == task) & data["breakdowns"]["table"].isin(views.MATRIX_TABLES)
+    ]
+    if matrices.empty:
+        return
+    st.subheader("Confusion matrix (gold rows, predicted columns; mean count over seeds)")
+    label = st.selectbox("Model", sorted(matrices["label"].unique()), key="cm_model")
+    frame, order = views.confusion_frame(data["breakdowns"], task, label)
+    st.altair_chart(charts.heatmap(frame, "gold", "predicted", "count", order, label))
 
 
 def significance_section(data: dict, task: str, root: str, signature: tuple) -> None:
     st.subheader("Significance of the difference between two models")
     runs = data["runs_table"][data["runs_table"]["task"] == task]
-    models = sorted(runs["model"].unique())
-    if len(models) < 2:
+    groups = runs.sort_values("label").drop_duplicates("label")
+    models = list(groups["label"])
+    pair = names.default_pair(list(zip(models, groups["objective"], strict=True)))
+    if pair is None:
         st.info("Only one model has runs for this task.")
         return
     left, mid, right = st.columns(3)
-    model_a = left.selectbox(
-        "Model A", models, index=models.index("spanbert") if "spanbert" in models else 0, key="sig_a"
-    )
-    model_b = mid.selectbox(
-        "Model B", models, index=models.index("bert") if "bert" in models else 1, key="sig_b"
-    )
+    model_a = left.selectbox("Model A", models, index=pair[0], key="sig_a")
+    model_b = mid.selectbox("Model B", models, index=pair[1], key="sig_b")
     method = right.radio("Test", ["bootstrap", "randomization"], horizontal=True, key="sig_method")
     if model_a == model_b:
         st.info("Choose two different models.")
@@ -109,7 +110,7 @@ def significance_section(data: dict, task: str, root: str, signature: tuple) -> 
     table = significance(root, signature, task, model_a, model_b, method)
     if table.empty:
         st.info("The two models share no seed on the same evaluation data.")
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(views.for_display(table), hide_index=True, width="stretch")
 
 
 @st.cache_data(show_spinner="Resampling ...")
@@ -125,18 +126,27 @@ def significance(
 
 
 def run_page(data: dict) -> None:
-    runs = data["runs_table"]
-    ids = list(runs.sort_values(["task", "model", "seed"])["run_id"])
-    run_a = st.selectbox("Run", ids, key="run_a")
+    runs = data["runs_table"].sort_values(["task", "label", "seed"])
+    labels = {run["run_id"]: views.run_label(run) for run in runs.to_dict("records")}
+    ids = list(labels)
+    run_a = st.selectbox("Run", ids, format_func=labels.get, key="run_a")
     record = resultsdb.find_record(data["runs"], run_a)
+    st.html(views.run_heading(record))
+    st.subheader("Training loss")
+    losses = views.loss_frame(record)
+    if losses.empty:
+        st.info("This record has no per-step training losses.")
+    else:
+        st.altair_chart(charts.line_chart(losses, "step", "loss", None, "Loss per optimizer step", "loss"))
     st.subheader("Provenance")
     st.dataframe(views.run_summary(record), hide_index=True, width="stretch")
     st.subheader("Metrics")
-    st.dataframe(pd.DataFrame(record["metrics"].items(), columns=["metric", "value"]), hide_index=True)
+    metrics = pd.DataFrame(record["metrics"].items(), columns=["metric", "value"])
+    st.dataframe(views.for_display(metrics), hide_index=True)
     st.subheader("Config")
     st.json(record.get("config") or {})
     st.subheader("Config diff with another run")
-    run_b = st.selectbox("Compare with", ids, index=min(1, len(ids) - 1), key="run_b")
+    run_b = st.selectbox("Compare with", ids, index=min(1, len(ids) - 1), format_func=labels.get, key="run_b")
     diff = views.config_diff(record.get("config"), resultsdb.find_record(data["runs"], run_b).get("config"))
     if diff.empty:
         st.info("The two configs are identical.")
@@ -147,11 +157,10 @@ def run_page(data: dict) -> None:
 def examples_page(data: dict, root: str, signature: tuple) -> None:
     runs = data["runs_table"]
     task = st.selectbox("Task", sorted(runs["task"].unique()), key="ex_task")
-    part = runs[runs["task"] == task].sort_values(["model", "seed"])
-    ids, models = list(part["run_id"]), list(part["model"])
-    labels = {r: f"{m} · seed {s} · {r}" for r, m, s in zip(ids, models, part["seed"], strict=True)}
-    default_a = models.index("spanbert") if "spanbert" in models else 0
-    default_b = models.index("bert") if "bert" in models else min(1, len(ids) - 1)
+    part = runs[runs["task"] == task].sort_values(["label", "seed"])
+    labels = {run["run_id"]: views.run_label(run) for run in part.to_dict("records")}
+    ids = list(labels)
+    default_a, default_b = views.default_runs(part)
     left, right = st.columns(2)
     run_a = left.selectbox("Run A", ids, index=default_a, format_func=labels.get, key="ex_a")
     run_b = right.selectbox("Run B", ids, index=default_b, format_func=labels.get, key="ex_b")
@@ -167,19 +176,21 @@ def examples_page(data: dict, root: str, signature: tuple) -> None:
     if not chosen:
         st.info("No example matches this filter.")
         return
-    example_id = st.selectbox("Example", chosen[:500], key="ex_id")
-    by_id_b = {r["id"]: r for r in rows_b}
-    for label, row in (
-        ("Run A", next(r for r in rows_a if r["id"] == example_id)),
-        ("Run B", by_id_b.get(example_id)),
+    by_id_a, by_id_b = {r["id"]: r for r in rows_a}, {r["id"]: r for r in rows_b}
+    example_id = st.selectbox(
+        "Example", chosen[:500], format_func=lambda i: views.example_label(by_id_a[i]), key="ex_id"
+    )
+    for column, letter, run_id, row in zip(
+        st.columns(2), "AB", (run_a, run_b), (by_id_a[example_id], by_id_b.get(example_id)), strict=True
     ):
-        st.subheader(label)
-        if row is None:
-            st.info("Run B has no prediction for this example.")
-            continue
-        st.html(views.example_html(row))
-        if row.get("nbest"):
-            st.dataframe(views.nbest_table(row), hide_index=True)
+        with column:
+            heading = f"<h4>{letter}: {html.escape(labels[run_id])}</h4>"
+            if row is None:
+                st.html(heading + "<p><i>This run has no prediction for this example.</i></p>")
+                continue
+            st.html(heading + views.example_html(row))
+            if row.get("nbest"):
+                st.dataframe(views.for_display(views.nbest_table(row)), hide_index=True)
 
 
 def main() -> None:

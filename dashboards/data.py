@@ -26,6 +26,7 @@ def dashboard_data(root: str | Path) -> dict:
         "runs": runs,
         "summary": summary,
         "leaderboard": stats.leaderboard_wide(long),
+        "long": long,
         "published": long[long["kind"] == "published"],
         "breakdowns": stats.breakdown_summary(resultsdb.breakdowns_table(runs)),
         "runs_table": resultsdb.runs_table(runs),

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from spaneval import names, stats
+
 FILTERS = ("all", "wrong only", "A right, B wrong", "B right, A wrong")
 _CLUSTER_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
@@ -21,27 +23,121 @@ _CLUSTER_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e37
 # --- tables ------------------------------------------------------------------------------------
 
 
+MISSING = "–"  # what a cell without a value shows (never "None" or "nan")
+MATRIX_TABLES = frozenset({"confusion_matrix"})  # breakdowns that are {gold: {predicted: count}}
+
+
+def for_display(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A copy in which no cell is missing: gaps show MISSING; a float column with gaps becomes text
+    with `digits` decimals (a column without gaps keeps its type, so it still sorts numerically)."""
+    out = frame.copy()
+    for column in out.columns:
+        missing = out[column].isna()
+        if not missing.any():
+            continue
+        if out[column].dtype.kind == "f":
+            values = [MISSING if m else f"{v:.{digits}f}" for v, m in zip(out[column], missing, strict=True)]
+            out[column] = values
+        else:
+            out[column] = out[column].astype(object).where(~missing, MISSING)
+    return out
+
+
+def leaderboard_table(wide: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as the report prints it: 'mean ± std (n=k)' per task, MISSING where absent."""
+    from spaneval.report import main_rows
+
+    header, rows = main_rows(wide)
+    return pd.DataFrame(rows, columns=header)
+
+
 def task_metrics_table(summary: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Every metric of `task`: one row per model (and config), mean / std / n columns per metric."""
+    """Every metric of `task`: one row per model (group label), mean / std / n columns per metric."""
     part = summary[summary["task"] == task]
     if part.empty:
         return pd.DataFrame()
-    wide = part.pivot_table(index=["model", "config_key"], columns="metric", values=["mean", "std", "n"])
+    wide = part.pivot_table(index="label", columns="metric", values=["mean", "std", "n"], dropna=False)
     wide.columns = [f"{metric} {stat}" for stat, metric in wide.columns]
     ordered = sorted(
         wide.columns, key=lambda c: (c.rsplit(" ", 1)[0], ["mean", "std", "n"].index(c.rsplit(" ", 1)[1]))
     )
-    return wide[ordered].reset_index()
+    return wide[ordered].reset_index().rename(columns={"label": "model"})
 
 
-def breakdown_chart_data(breakdowns: pd.DataFrame, task: str, table: str, metric: str) -> pd.DataFrame:
-    """bucket x model means (bucket order as recorded), for a side-by-side bar chart."""
-    part = breakdowns[
-        (breakdowns["task"] == task) & (breakdowns["table"] == table) & (breakdowns["metric"] == metric)
-    ]
-    order = list(dict.fromkeys(part["bucket"]))
-    wide = part.pivot_table(index="bucket", columns="model", values="mean", aggfunc="mean")
-    return wide.reindex(order)
+def breakdown_charts(breakdowns: pd.DataFrame, task: str) -> list[tuple[str, str, pd.DataFrame, list[str]]]:
+    """(table, metric, frame of bucket/model/value, bucket order) per bar chart of `task`; buckets in
+    the order the task declared (lowest rank first), matrices left out."""
+    part = breakdowns[(breakdowns["task"] == task) & ~breakdowns["table"].isin(MATRIX_TABLES)]
+    out = []
+    for (table, metric), chart in part.groupby(["table", "metric"], sort=True):
+        order = stats.bucket_order(chart)
+        frame = chart[["bucket", "label", "mean"]].rename(columns={"label": "model", "mean": "value"})
+        out.append((table, metric, frame, order))
+    return out
+
+
+def confusion_frame(breakdowns: pd.DataFrame, task: str, label: str) -> tuple[pd.DataFrame, list[str]]:
+    """The confusion matrix of one model (group label) of `task` as gold/predicted/count rows over
+    every label pair (zeros filled in), and the label order."""
+    matrices = breakdowns[breakdowns["table"].isin(MATRIX_TABLES)]
+    part = matrices[(matrices["task"] == task) & (matrices["label"] == label)]
+    return stats.matrix_frame(part)
+
+
+def loss_frame(record: dict[str, Any]) -> pd.DataFrame:
+    """The training loss per optimizer step from a record ("training.losses"); empty when absent."""
+    training = record.get("training") if isinstance(record.get("training"), dict) else {}
+    losses = [v for v in training.get("losses") or [] if isinstance(v, (int, float))]
+    return pd.DataFrame({"step": range(1, len(losses) + 1), "loss": losses})
+
+
+def run_heading(record: dict[str, Any]) -> str:
+    """The run view's heading: display name, with the full model path underneath (escaped HTML)."""
+    model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    path = str(model.get("path") or model.get("name") or "")
+    name, run_id = html.escape(names.display_name(record)), html.escape(record["run_id"])
+    return (
+        f"<h3 title='{html.escape(path, quote=True)}'>{name}</h3>"
+        f"<div style='color:#666'>model: <code>{html.escape(path)}</code> · run {run_id}</div>"
+    )
+
+
+def default_runs(runs: pd.DataFrame) -> tuple[int, int]:
+    """Positions in `runs` (a runs table of one task, in picker order) of the pair to show first:
+    SpanBERT-like against BERT-like on a seed both ran, else the first two runs."""
+    groups = runs.drop_duplicates("label")
+    pair = names.default_pair(list(zip(groups["label"], groups["objective"], strict=True)))
+    if pair is None:
+        return 0, min(1, len(runs) - 1)
+    label_a, label_b = groups["label"].iloc[pair[0]], groups["label"].iloc[pair[1]]
+    ids = list(runs["run_id"])
+    a = runs[runs["label"] == label_a]
+    b = runs[runs["label"] == label_b]
+    shared = [s for s in a["seed"] if s in set(b["seed"])]
+    seed_a = shared[0] if shared else a["seed"].iloc[0]
+    run_a = a[a["seed"] == seed_a]["run_id"].iloc[0]
+    run_b = (b[b["seed"] == seed_a] if shared else b)["run_id"].iloc[0]
+    return ids.index(run_a), ids.index(run_b)
+
+
+def run_label(run: dict[str, Any] | pd.Series) -> str:
+    """How a run is named in pickers: model label, task, seed and run id."""
+    return f"{run['label']} · {run['task']} · seed {run['seed']} · {run['run_id']}"
+
+
+def example_label(row: dict[str, Any], max_chars: int = 90) -> str:
+    """How an example is named in the picker: its question (QA), document id or opening words
+    (coreference) or sentence (relations), shortened, with its id."""
+    if "question" in row:
+        text = str(row["question"])
+    elif "sentences" in row:
+        text = str(row.get("doc_id") or " ".join(str(t) for s in row["sentences"][:1] for t in s))
+    else:
+        text = " ".join(str(t) for t in row.get("tokens") or [])
+    text = " ".join(text.split())
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    return f"{text} · {row['id']}" if text else str(row["id"])
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -70,6 +166,7 @@ def run_summary(record: dict[str, Any]) -> pd.DataFrame:
     model, env, data = record.get("model") or {}, record.get("environment") or {}, record.get("data") or {}
     rows = [
         ("run_id", record["run_id"]),
+        ("model (display name)", names.display_name(record)),
         ("task", record["task"]),
         ("task_version", record.get("task_version")),
         ("seed", record["seed"]),
@@ -81,7 +178,7 @@ def run_summary(record: dict[str, Any]) -> pd.DataFrame:
     rows += [(f"model.{k}", v) for k, v in flatten(model).items()]
     rows += [(f"data.{k}", v) for k, v in flatten(data).items()]
     rows += [(f"environment.{k}", v) for k, v in env.items()]
-    return pd.DataFrame([(k, "" if v is None else str(v)) for k, v in rows], columns=["field", "value"])
+    return pd.DataFrame([(k, MISSING if v is None else str(v)) for k, v in rows], columns=["field", "value"])
 
 
 # --- examples: right / wrong and filters -------------------------------------------------------
@@ -122,22 +219,31 @@ def filter_ids(rows_a: Sequence[dict], rows_b: Sequence[dict] | None, mode: str)
 # --- examples: escaped HTML --------------------------------------------------------------------
 
 
-def highlight_spans(text: str, spans: dict[str, list[tuple[int, int]]], styles: dict[str, str]) -> str:
+def highlight_spans(
+    text: str,
+    spans: dict[str, list[tuple[int, int]]],
+    styles: dict[str, str],
+    markers: dict[int, str] | None = None,
+) -> str:
     """`text` with character spans ({class: [(start, end_exclusive)]}) wrapped in styled <span>s.
 
     Overlapping spans of different classes are split at every boundary; each piece is escaped.
+    `markers` ({offset: trusted HTML}) are inserted at their character offsets (e.g. the number
+    of the gold answer that ends there).
     """
-    cuts = {0, len(text)}
+    markers = markers or {}
+    cuts = {0, len(text)} | {max(0, min(m, len(text))) for m in markers}
     for ranges in spans.values():
         for start, end in ranges:
             cuts |= {max(0, min(start, len(text))), max(0, min(end, len(text)))}
     bounds = sorted(cuts)
-    out = []
+    out = [markers.get(0, "")]
     for lo, hi in itertools.pairwise(bounds):
         piece = html.escape(text[lo:hi]).replace("\n", "<br>")
         classes = [c for c, ranges in spans.items() if any(s <= lo and hi <= e for s, e in ranges)]
         style = ";".join(styles[c] for c in classes)
         out.append(f'<span class="{" ".join(classes)}" style="{style}">{piece}</span>' if classes else piece)
+        out.append(markers.get(hi, ""))
     return "".join(out)
 
 
@@ -165,15 +271,42 @@ def gold_answers(row: dict[str, Any]) -> list[dict[str, Any]]:
     return answers if isinstance(answers, list) else []
 
 
+def gold_spans(row: dict[str, Any]) -> list[tuple[str, tuple[int, int] | None]]:
+    """Each distinct gold answer (text, character span [start, end) or None when it cannot be placed).
+
+    An answer without a usable start offset is placed at the first occurrence of its text, so every
+    gold answer shows, not only the annotated ones; answers repeated by several annotators count once.
+    """
+    context, out = row.get("context", ""), {}
+    for answer in gold_answers(row):
+        text = str(answer.get("text") or "")
+        start = answer.get("start")
+        if not isinstance(start, int) or start < 0 or context[start : start + len(text)] != text:
+            start = context.find(text) if text else -1
+        out.setdefault((text, start), (text, (start, start + len(text)) if start >= 0 and text else None))
+    return list(out.values())
+
+
 def qa_html(row: dict[str, Any]) -> str:
-    """Question, context with gold answers (green) and the prediction (red underline), verdict."""
-    answers = gold_answers(row)
-    gold = [(a["start"], a["start"] + len(a["text"])) for a in answers if (a.get("start") or 0) >= 0]
+    """Question, context with every gold answer (green, numbered at its end) and the prediction
+    (red underline), verdict."""
+    golds = gold_spans(row)
+    spans = [span for _, span in golds if span]
+    markers: dict[int, str] = {}
+    for k, (_, span) in enumerate(golds, start=1):
+        if span:
+            markers[span[1]] = markers.get(span[1], "") + f"<sup style='color:#2ca02c'>{k}</sup>"
     pred = prediction_span(row)
     context = highlight_spans(
-        row.get("context", ""), {"gold": gold, "pred": [pred] if pred else []}, QA_STYLES
+        row.get("context", ""), {"gold": spans, "pred": [pred] if pred else []}, QA_STYLES, markers
     )
-    gold_text = " · ".join(html.escape(a["text"]) for a in answers) or "<i>no answer</i>"
+    gold_text = (
+        " · ".join(
+            f"<sup>{k}</sup>{html.escape(text)}" + ("" if span else " <i>(not in the context)</i>")
+            for k, (text, span) in enumerate(golds, start=1)
+        )
+        or "<i>no answer</i>"
+    )
     prediction = html.escape(row.get("prediction") or "") or "<i>no answer</i>"
     return (
         f"<div><b>Question:</b> {html.escape(row.get('question', ''))}</div>"

@@ -156,6 +156,9 @@ def _add_run(sub) -> None:
     p.add_argument("--output", default="results", help="results directory (default: ./results)")
     p.add_argument("--preset", default=None, help="named hyperparameter preset of the task")
     p.add_argument("--revision", default=None, help="hub revision (commit sha) of the model")
+    p.add_argument(
+        "--name", default=None, help="readable label shown for this model in reports and the dashboard"
+    )
     p.add_argument("--fold", default=None, help="cross-validation fold (coref on LitBank): fold=N")
     p.add_argument("--patch", default=None, help="label patch file (TACRev / Re-TACRED): patch=FILE")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
@@ -247,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
             save_model=args.save_model,
             command=args.command_line,
             lowercase=args.lowercase,
+            name=args.name,
         )
         run_task(req)
     return 0

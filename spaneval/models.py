@@ -15,6 +15,7 @@ from typing import Any
 
 from spaneval.errors import SpanevalError
 from spaneval.hub import cached_snapshot, hub_cache_dir, require_hub
+from spaneval.names import model_card_fields
 from spaneval.registry import lookup
 
 BUNDLED_VOCAB = Path(__file__).parent / "data" / "vocab" / "bert-base-cased-vocab.txt"
@@ -80,6 +81,7 @@ class ResolvedModel:
             "path": str(self.path),
             "cased": self.cased,
             "casing_rule": self.casing_rule,
+            **model_card_fields(self.path),
         }
 
 

@@ -48,6 +48,8 @@ class ModelInfo(_ModelRequired, total=False):
     casing_rule: str  # what decided `cased`: registry, vocabulary or tokenizer_config
     tokenizer: dict[str, Any]  # class, do_lower_case, strip_accents, vocab_size
     display_name: str | None  # label for tables and the dashboard (None: `name`)
+    card_name: str | None  # a local folder's model card heading (spaneval pretrain writes one)
+    objective: str | None  # the pretraining objective of a folder written by spaneval pretrain
 
 
 class ConfigInfo(TypedDict, total=False):
@@ -98,10 +100,12 @@ class _RunRecordRequired(TypedDict):
 
 class RunRecord(_RunRecordRequired, total=False):
     task_version: str
+    name: str | None  # the `run --name` label
     higher_is_better: bool
     data: DataInfo
     config: ConfigInfo
     breakdowns: Breakdowns
+    breakdown_order: dict[str, list[str]]  # each breakdown table's buckets in the task's order
     training: TrainingInfo
     predictions_file: str  # relative to the run directory
     environment: Environment

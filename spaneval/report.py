@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spaneval import atomic, published, resultsdb, stats
+from spaneval import atomic, charts, names, published, report_latex, resultsdb, stats
 from spaneval.errors import SpanevalError
 
 FORMATS = ("md", "latex", "html")
-REFERENCE_MODEL = "bert"  # the baseline every other model is compared with
 LIBRARIES = ("python", "torch", "transformers", "tokenizers", "numpy", "spaneval", "platform")
 NO_RESULTS = "No finished runs found. Produce some with e.g. `python -m spaneval run squad --model tiny`."
 SIGNIFICANCE_NOTE = (
-    "Each model against BERT (or, without BERT runs, every pair of models) on the same evaluation examples, "
+    "Each model against the BERT-like baseline (by name or pretraining objective; without one, every pair "
+    "of models) on the same evaluation examples, "
     "per seed both ran: paired bootstrap over examples (documents for coreference), 1000 resamples, "
     "two-sided p-value. A−B is in points of the metric."
 )
@@ -39,9 +39,10 @@ MAIN_NOTE = (
     "Rows marked 'published' are numbers reported by the SpanBERT authors, not measured here; "
     "their sources are listed below. Published numbers are mostly test-set, spaneval's are dev-set."
 )
+MATRIX_TABLES = frozenset({"confusion_matrix"})  # {gold: {predicted: count}}: a matrix, not buckets
 APPENDIX_FIELDS = (
-    "run_id", "task", "task_version", "model", "hub_id", "model_revision", "seed", "command", "data_source",
-    "data", "libraries", "git_commit", "hardware", "started_at", "wall_s", "gpu_hours",
+    "run_id", "task", "task_version", "model", "model_path", "hub_id", "model_revision", "seed", "command",
+    "data_source", "data", "libraries", "git_commit", "hardware", "started_at", "wall_s", "gpu_hours",
 )  # fmt: skip
 
 
@@ -88,15 +89,18 @@ def significance_table(
     runs: resultsdb.Runs, rng: np.random.Generator, n_resamples: int = 1000
 ) -> pd.DataFrame:
     """Paired tests on each task's main metric, per seed both models ran on the same data: every
-    model against REFERENCE_MODEL when it has runs, else every pair of models."""
+    model (group label) against the task's first BERT-like one when there is one, else every pair."""
     table = resultsdb.runs_table(runs)
     rows: list[dict[str, Any]] = []
     for _, part in table.groupby("task", sort=True) if not table.empty else []:
-        models = sorted(set(part["model"]))
-        if REFERENCE_MODEL in models:
-            pairs = [(m, REFERENCE_MODEL) for m in models if m != REFERENCE_MODEL]
+        models = part.sort_values("label").drop_duplicates("label")
+        labels = list(models["label"])
+        families = [names.model_family(m, o) for m, o in zip(labels, models["objective"], strict=True)]
+        if "bert" in families:
+            reference = labels[families.index("bert")]
+            pairs = [(m, reference) for m in labels if m != reference]
         else:
-            pairs = list(itertools.combinations(models, 2))
+            pairs = list(itertools.combinations(labels, 2))
         for model_a, model_b in pairs:
             rows += compare_models(runs, part, model_a, model_b, rng, n_resamples)
     return pd.DataFrame(rows)
@@ -111,12 +115,12 @@ def compare_models(
     n_resamples: int = 1000,
     method: str = "bootstrap",
 ) -> list[dict[str, Any]]:
-    """Paired tests of model_a vs model_b for every seed and eval set both have (latest run each)."""
+    """Paired tests of two groups (their labels) for every seed and eval set both have (latest run each)."""
     latest = task_runs.sort_values("run_id").drop_duplicates(
-        ["model", "seed", "data_fingerprint"], keep="last"
+        ["label", "seed", "data_fingerprint"], keep="last"
     )
-    a = latest[latest["model"] == model_a]
-    b = latest[latest["model"] == model_b]
+    a = latest[latest["label"] == model_a]
+    b = latest[latest["label"] == model_b]
     both = a.merge(b, on=["seed", "data_fingerprint"], suffixes=("_a", "_b"))
     rows = []
     for _, pair in both.sort_values("seed").iterrows():
@@ -163,7 +167,8 @@ def provenance(record: dict[str, Any]) -> dict[str, Any]:
         "run_id": record["run_id"],
         "task": record["task"],
         "task_version": record.get("task_version"),
-        "model": model.get("name"),
+        "model": names.display_name(record),
+        "model_path": model.get("path") or model.get("name"),
         "hub_id": model.get("hub_id"),
         "model_revision": model.get("revision"),
         "seed": record["seed"],
@@ -201,15 +206,16 @@ def _p(value: Any) -> str:
     return f"{value:.3f}" if value >= 0.001 else "<0.001"
 
 
-def main_rows(data: ReportData) -> Table:
-    """Main table: one row per model (and published reference), one 'mean ± std (n=k)' cell per task."""
-    tasks = [c.removesuffix(" n") for c in data.main.columns if c.endswith(" n")]
+def main_rows(main: pd.DataFrame) -> Table:
+    """Main table from `stats.leaderboard_wide`: one row per model (and published reference), one
+    'mean ± std (n=k)' cell per task, '–' where a model has no result."""
+    tasks = [c.removesuffix(" n") for c in main.columns if c.endswith(" n")]
     metric_cols = [
-        next(c for c in data.main.columns if c.startswith(t + " ") and c not in (f"{t} std", f"{t} n"))
+        next(c for c in main.columns if c.startswith(t + " ") and c not in (f"{t} std", f"{t} n"))
         for t in tasks
     ]
     rows = []
-    for _, r in data.main.iterrows():
+    for _, r in main.iterrows():
         cells = []
         for task, col in zip(tasks, metric_cols, strict=True):
             if pd.isna(r[col]):
@@ -236,19 +242,48 @@ def significance_rows(data: ReportData) -> Table:
     return header, rows
 
 
-def breakdown_tables(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
-    """One (title, header, rows) per (task, breakdown, metric): buckets x models, mean over seeds."""
+# (title, header, rows, chart frame, bucket order)
+TableWithChart = tuple[str, list[str], list[list[str]], pd.DataFrame, list[str]]
+
+
+def breakdown_tables(data: ReportData) -> list[TableWithChart]:
+    """One (title, header, rows, chart frame, bucket order) per (task, breakdown, metric): buckets x
+    models (group labels), mean over seeds. Matrices (MATRIX_TABLES) are left to `matrix_tables`."""
     out = []
-    for (task, table, metric), part in data.breakdowns.groupby(["task", "table", "metric"], sort=True):
-        models = sorted(part["model"].unique())
+    tables = data.breakdowns[~data.breakdowns["table"].isin(MATRIX_TABLES)]
+    for (task, table, metric), part in tables.groupby(["task", "table", "metric"], sort=True):
+        models = sorted(part["label"].unique())
+        order = stats.bucket_order(part)
         rows = []
-        for bucket in dict.fromkeys(part["bucket"]):
-            cells = part[part["bucket"] == bucket].drop_duplicates("model").set_index("model")
+        for bucket in order:
+            cells = part[part["bucket"] == bucket].drop_duplicates("label").set_index("label")
             counts = cells["count"].dropna()
             values = [_num(cells["mean"].get(m)) if m in cells.index else "–" for m in models]
-            rows.append([bucket, *values, _num(counts.iloc[0]) if len(counts) else "–"])
-        out.append((f"{task}: {table} ({metric})", ["bucket", *models, "count"], rows))
+            rows.append([bucket, *values, _num(int(counts.iloc[0])) if len(counts) else "–"])
+        frame = part[["bucket", "label", "mean"]].rename(columns={"label": "model", "mean": "value"})
+        out.append((f"{task}: {table} ({metric})", ["bucket", *models, "count"], rows, frame, order))
     return out
+
+
+def matrix_tables(data: ReportData) -> list[TableWithChart]:
+    """Confusion matrices, one per (task, model): rows gold, columns predicted (numbered, the row
+    label names each number), cells the count (mean over seeds)."""
+    out = []
+    matrices = data.breakdowns[data.breakdowns["table"].isin(MATRIX_TABLES)]
+    for (task, table, label), part in matrices.groupby(["task", "table", "label"], sort=True):
+        frame, labels = stats.matrix_frame(part)
+        counts = frame.set_index(["gold", "predicted"])["count"]
+        rows = [
+            [f"{i} {gold}", *(_count(counts[(gold, p)]) for p in labels)]
+            for i, gold in enumerate(labels, start=1)
+        ]
+        header = ["gold \\ predicted", *map(str, range(1, len(labels) + 1))]
+        out.append((f"{task}: {table}, {label}", header, rows, frame, labels))
+    return out
+
+
+def _count(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
 def published_source_lines(data: ReportData) -> list[str]:
@@ -267,8 +302,9 @@ def totals(data: ReportData) -> str:
 
 # --- layout ------------------------------------------------------------------------------------
 
-# A block is ("h1" | "h2" | "h3" | "p" | "code", text), ("list", items) or
-# ("table" | "chart", header, rows, caption).
+# A block is ("h1" | "h2" | "h3" | "p" | "code", text), ("list", items), ("table", header, rows,
+# caption), or a chart that only HTML draws: ("bars", frame, order, title, y title, integer counts)
+# and ("heatmap", frame, order, title, value).
 Block = tuple
 
 
@@ -281,15 +317,20 @@ def report_blocks(data: ReportData) -> list[Block]:
         ("p", f"Results: {data.results_dir}. {totals(data)}."),
         ("h2", "Main results"),
         ("p", MAIN_NOTE),
-        ("table", *main_rows(data), "Main results (mean ± std over seeds, n seeds)"),
+        ("table", *main_rows(data.main), "Main results (mean ± std over seeds, n seeds)"),
         ("h3", "Published numbers: sources"),
         ("list", published_source_lines(data) or ["No task here has a published reference number."]),
         ("h2", "Significance"),
         *_significance_blocks(data),
         ("h2", "Span-level breakdowns"),
     ]
-    for title, header, rows in breakdown_tables(data):
-        blocks += [("h3", title), ("chart", header, rows, title), ("table", header, rows, title)]
+    for title, header, rows, frame, order in breakdown_tables(data):
+        metric = title.rsplit("(", 1)[-1].rstrip(")")
+        integer = metric in charts.COUNT_METRICS
+        chart = ("bars", frame, order, title, metric, integer)
+        blocks += [("h3", title), chart, ("table", header, rows, title)]
+    for title, header, rows, frame, order in matrix_tables(data):
+        blocks += [("h3", title), ("heatmap", frame, order, title, "count"), ("table", header, rows, title)]
     blocks.append(("h2", "Appendix: reproducing each number"))
     for run in data.runs:
         fields = [[k, str(run[k])] for k in APPENDIX_FIELDS]
@@ -336,56 +377,6 @@ def render_markdown(blocks: list[Block]) -> str:
     return "\n\n".join(out) + "\n"
 
 
-# --- LaTeX (booktabs) --------------------------------------------------------------------------
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$", "–": "--", "−": "$-$",
-}  # fmt: skip
-LATEX_PREAMBLE = (
-    "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
-    "\\usepackage{booktabs}\n\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n"
-)
-
-
-def latex_escape(text: Any) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def latex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
-    """A booktabs table: toprule / midrule / bottomrule, first column left, the rest right-aligned."""
-    lines = [
-        "\\begin{table}[ht]\n\\centering\n\\scriptsize",
-        f"\\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}",
-        "\\toprule",
-        " & ".join(latex_escape(h) for h in header) + r" \\",
-        "\\midrule",
-        *(" & ".join(latex_escape(c) for c in row) + r" \\" for row in rows),
-        "\\bottomrule\n\\end{tabular}",
-        f"\\caption{{{latex_escape(caption)}}}\n\\end{{table}}",
-    ]
-    return "\n".join(lines)
-
-
-def render_latex(blocks: list[Block]) -> str:
-    out = []
-    for kind, *rest in blocks:
-        if kind in ("h1", "h2", "h3"):
-            command = {"h1": "section*", "h2": "subsection*", "h3": "subsubsection*"}[kind]
-            out.append(f"\\{command}{{{latex_escape(rest[0])}}}")
-        elif kind == "p":
-            out.append(latex_escape(rest[0]))
-        elif kind == "list":
-            items = "\n".join(f"\\item {latex_escape(item)}" for item in rest[0])
-            out.append(f"\\begin{{itemize}}\\small\n{items}\n\\end{{itemize}}")
-        elif kind == "table":
-            out.append(latex_table(*rest))
-        elif kind == "code":
-            out.append("\\begin{verbatim}\n" + rest[0].replace("\\end{verbatim}", "") + "\n\\end{verbatim}")
-    return LATEX_PREAMBLE + "\n\n".join(out) + "\n\\end{document}\n"
-
-
 # --- HTML (one self-contained file; charts are inline SVG) -------------------------------------
 
 _CSS = (
@@ -394,7 +385,6 @@ _CSS = (
     "text-align:right}th:first-child,td:first-child{text-align:left}"
     "pre{background:#f5f5f5;padding:8px;overflow:auto}"
 )
-_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
@@ -403,31 +393,14 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def svg_bar_chart(header: list[str], rows: list[list[str]], title: str) -> str:
-    """Grouped bars on a 0-100 scale: one group per bucket (row), one bar per model (header[1:-1])."""
-    models, bar, gap, height = header[1:-1], 18, 14, 160
-    group = len(models) * bar + gap
-    width = 60 + len(rows) * group
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}" role="img">']
-    parts.append(f"<title>{html.escape(title)}</title>")
-    for i, row in enumerate(rows):
-        x0 = 50 + i * group
-        for j, cell in enumerate(row[1:-1]):
-            h = max(0.0, min(float(cell) if cell != "–" else 0.0, 100.0)) / 100 * height
-            tip = html.escape(f"{models[j]} {row[0]}: {cell}")
-            colour = _COLOURS[j % len(_COLOURS)]
-            parts.append(
-                f'<rect x="{x0 + j * bar}" y="{height - h + 10:.1f}" width="{bar - 2}" height="{h:.1f}" '
-                f'fill="{colour}"><title>{tip}</title></rect>'
-            )
-        parts.append(f'<text x="{x0}" y="{height + 28}" font-size="11">{html.escape(row[0])}</text>')
-    for j, model in enumerate(models):
-        colour = _COLOURS[j % len(_COLOURS)]
-        parts.append(
-            f'<text x="{50 + j * 90}" y="{height + 50}" fill="{colour}">■ {html.escape(model)}</text>'
-        )
-    parts.append(f'<line x1="48" y1="{height + 10}" x2="{width}" y2="{height + 10}" stroke="#999"/></svg>')
-    return "".join(parts)
+def html_chart(block: tuple) -> str:
+    """An inline SVG chart (altair, rendered offline) for a "bars" or "heatmap" block."""
+    kind, frame, order, title, y_title = block[:5]
+    if kind == "heatmap":
+        chart = charts.heatmap(frame, "gold", "predicted", "count", order, title)
+    else:
+        chart = charts.grouped_bars(frame, "bucket", "model", "value", order, title, y_title, block[5])
+    return f"<figure>{charts.to_svg(chart)}</figure>"
 
 
 def render_html(blocks: list[Block]) -> str:
@@ -439,8 +412,8 @@ def render_html(blocks: list[Block]) -> str:
             out.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in rest[0]) + "</ul>")
         elif kind == "table":
             out.append(html_table(rest[0], rest[1]))
-        elif kind == "chart":
-            out.append(svg_bar_chart(*rest))
+        elif kind in ("bars", "heatmap"):
+            out.append(html_chart((kind, *rest)))
         elif kind == "code":
             out.append(f"<pre>{html.escape(rest[0])}</pre>")
     head = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>spaneval report</title><style>{_CSS}"
@@ -449,6 +422,6 @@ def render_html(blocks: list[Block]) -> str:
 
 RENDERERS: dict[str, Callable[[list[Block]], str]] = {
     "md": render_markdown,
-    "latex": render_latex,
+    "latex": report_latex.render_latex,
     "html": render_html,
 }

@@ -52,6 +52,7 @@ class RunRequest:
     save_model: bool = False
     lowercase: bool = False  # reproduce the hub SpanBERT tokenizer's lowercasing (default: cased, as trained)
     command: str = ""  # the command line as typed (recorded with the result)
+    name: str | None = None  # a readable label for the leaderboard (`--name`); recorded as "name"
 
 
 def build_configs(task: Any, preset: str | None, overrides: dict[str, str]) -> dict[str, Any]:
@@ -149,6 +150,7 @@ def _run(
         write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task, task_cfg, run_dir))
     record = {
         "run_id": run_dir.name,
+        "name": req.name,
         **_task_fields(task.info),
         "data": {
             "source": req.data or task.info.default_data,
@@ -160,6 +162,7 @@ def _run(
         "seed": req.seed,
         "metrics": scores.metrics,
         "breakdowns": scores.breakdowns,
+        "breakdown_order": {table: list(order) for table, order in scores.bucket_order.items()},
         "training": _training_fields(summary, len(train_features)),
         **_provenance(req, dist, started, t0 - summary.earlier_sessions_wall_s),
     }

@@ -59,11 +59,15 @@ class Scores:
     per_example: one dict per scored unit (question, document, relation instance) with "id" and the
         values an aggregator needs to recompute the metrics on a resample (bootstrap).
     breakdowns: {table name: {bucket: {metric: value, "count": n}}}.
+    bucket_order: {table name: buckets in the order a reader should see them (by meaning or size)},
+        declared by each task beside the code that computes its breakdowns; runs omit empty buckets,
+        so the order cannot be read back from one record's keys.
     """
 
     metrics: dict[str, float]
     per_example: list[dict[str, Any]] = field(default_factory=list)
     breakdowns: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    bucket_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Task(Protocol):

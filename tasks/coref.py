@@ -60,6 +60,14 @@ BUNDLED_FILES = {
 # (no hub access while writing). Override with hub_revision=<sha>.
 ONTONOTES_HUB = ("ontonotes/conll2012_ontonotesv5", "english_v4", "0b6f81821e048d83872c59ab10defb9007c5a404")
 
+# Breakdown buckets in reading order: lengths and distances ascending, mention types in the order
+# coreference error analyses list them (pronoun, proper name, nominal).
+BUCKET_ORDER = {
+    "mentions_by_length": ("1", "2", "3-4", "5+"),
+    "mentions_by_type": ("pronoun", "proper", "nominal"),
+    "links_by_sentence_distance": ("0", "1", "2-4", "5+"),
+}
+
 
 @dataclass(frozen=True)
 class CorefConfig:
@@ -325,14 +333,12 @@ def score_predictions(docs: Sequence[CorefDocument], predictions: Sequence) -> S
         for k, v in value.items()
     }
     flat["conll_f1"] = scores["conll_f1"]
+    counts = {"mentions_by_length": length, "mentions_by_type": kind, "links_by_sentence_distance": distance}
     breakdowns = {
-        "mentions_by_length": metrics.bucket_table(metrics.sum_counts(length), ("1", "2", "3-4", "5+")),
-        "mentions_by_type": metrics.bucket_table(metrics.sum_counts(kind), ("pronoun", "proper", "nominal")),
-        "links_by_sentence_distance": metrics.bucket_table(
-            metrics.sum_counts(distance), ("0", "1", "2-4", "5+")
-        ),
+        table: metrics.bucket_table(metrics.sum_counts(counts[table]), order)
+        for table, order in BUCKET_ORDER.items()
     }
-    return Scores(flat, rows, breakdowns)
+    return Scores(flat, rows, breakdowns, BUCKET_ORDER)
 
 
 def _sentences(doc: CorefDocument) -> list[list[str]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from spaneval.metrics.qa_analysis import analysis_items, analyze
+from spaneval.metrics.qa_analysis import BUCKET_ORDER, analysis_items, analyze
 from spaneval.metrics.squad import aggregate_v1, aggregate_v2, find_best_thresh, score_v1, score_v2
 from tasks.base import Scores
 
@@ -38,7 +38,7 @@ def score_examples(
     per_q = {r["id"]: (r["exact"], r["f1"]) for r in rows}
     spans = {r["id"]: (r["start_char"], r["end_char"]) if r["prediction"] else None for r in rows}
     breakdowns = analyze(analysis_items(examples, preds, per_q, spans))
-    return Scores(metrics=metrics, per_example=rows, breakdowns=breakdowns)
+    return Scores(metrics=metrics, per_example=rows, breakdowns=breakdowns, bucket_order=BUCKET_ORDER)
 
 
 def _row(ex: Any, pred: Any, version_2: bool, threshold: float) -> dict[str, Any]:

@@ -261,7 +261,8 @@ def _tacred_scores(examples, predictions, cfg) -> Scores:
         {**row, **metrics.tacred_example_counts(row["gold"], row["predicted"])}
         for row in _prediction_rows(examples, predictions)
     ]
-    return Scores({k: result[k] for k in ("precision", "recall", "f1")}, per_example, breakdowns)
+    scores = {k: result[k] for k in ("precision", "recall", "f1")}
+    return Scores(scores, per_example, breakdowns, data.BUCKET_ORDER)
 
 
 def _tacred_files(out_dir: Path, examples, predictions) -> None:
@@ -351,7 +352,8 @@ def _semeval_scores(examples, predictions, cfg) -> Scores:
         "per_relation": per_relation,
         "confusion_matrix": result["evaluations"]["directed_19"]["confusion"],
     }
-    return Scores(_semeval_result_metrics(result), _prediction_rows(examples, predictions), breakdowns)
+    rows = _prediction_rows(examples, predictions)
+    return Scores(_semeval_result_metrics(result), rows, breakdowns, data.BUCKET_ORDER)
 
 
 def _prediction_rows(examples, predictions) -> list[dict]:

@@ -353,6 +353,13 @@ def read_tacred_predictions(path: str | Path, ids: list[str]) -> dict[str, str]:
 # --- scoring files (`spaneval score tacred|semeval2010`) and span breakdowns -----------------
 
 
+# Reading order of the span breakdowns' buckets (type pairs and relations keep their sorted order).
+BUCKET_ORDER = {
+    "f1_by_entity_distance": rel_metrics.DISTANCE_BUCKETS,
+    "f1_by_adjacency": ("adjacent", "not_adjacent"),
+}
+
+
 def span_breakdowns(examples: Sequence[RelationExample], predictions: Sequence[str], negative: str) -> dict:
     """F1 by entity distance, by subject/object type pair (when typed) and by adjacency."""
     rows = [

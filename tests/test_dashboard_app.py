@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -45,15 +46,38 @@ def _view(at: AppTest, name: str) -> AppTest:
     return at
 
 
+def _specs(at: AppTest) -> list[dict]:
+    """The Vega-Lite specs of the page's altair charts."""
+    return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def _layers(spec: dict) -> list[dict]:
+    inner = spec.get("spec", spec)
+    return inner.get("layer", [inner])
+
+
+def _no_missing_cells(at: AppTest) -> None:
+    for frame in at.dataframe:
+        shown = frame.value.astype(str)
+        assert not shown.isin(["None", "nan", "NaN", "<NA>"]).any().any(), shown
+
+
 def test_leaderboard_renders_measured_and_published_rows(results, monkeypatch):
     at = _app(results, monkeypatch)
     assert not at.exception
     board = _frame(at, "kind")
-    assert {"spanbert", "bert"} <= set(board["row"])
+    measured = set(board.loc[board["kind"] == "measured", "model"])
+    assert "spanbert" in measured and sum(m.startswith("bert [config ") for m in measured) == 2
     published = board[board["kind"] == "published"]
-    assert len(published) > 0 and all("published" in r for r in published["row"])
-    assert {"squad f1", "squad std", "squad n"} <= set(board.columns)
-    assert board.loc[board["row"] == "spanbert", "squad n"].iloc[0] == 3
+    assert len(published) > 0 and all("published" in r for r in published["model"])
+    assert "squad f1" in board.columns
+    assert board.loc[board["model"] == "spanbert", "squad f1"].iloc[0].endswith("(n=3)")
+    _no_missing_cells(at)
+    (chart,) = _specs(at)
+    assert chart["facet"]["column"]["field"] == "task"
+    bars = _layers(chart)[0]
+    assert bars["encoding"]["y"]["scale"]["zero"] and bars["encoding"]["color"]["legend"]["labelLimit"] == 0
+    assert "model path" in [t.get("title") for t in bars["encoding"]["tooltip"]]  # full path on hover
 
 
 def test_corrupt_record_is_reported_and_the_rest_shown(results, monkeypatch):
@@ -74,28 +98,63 @@ def test_empty_directory_says_how_to_produce_results(tmp_path, monkeypatch):
 def test_task_view_metrics_charts_and_significance(results, monkeypatch):
     at = _view(_app(results, monkeypatch), "Task")
     at.selectbox(key="task").set_value("squad").run()
-    assert at.get("vega_lite_chart"), "breakdown chart missing"
+    _no_missing_cells(at)
+    specs = {spec["title"]["text"]: spec for spec in _specs(at)}
+    boundary = specs["boundary_errors"]
+    # categories in the task's declared order (the records list them alphabetically)
+    assert boundary["encoding"]["x"]["sort"] == ["exact", "start_off", "disjoint"]
+    assert boundary["encoding"]["color"]["legend"]["labelLimit"] == 0
+    assert specs["f1_by_answer_length"]["encoding"]["y"]["axis"]["title"] == "f1"
     significance = _frame(at, "p_value")
-    assert list(significance["seed"]) == [1, 2, 3]
+    # the default pair is SpanBERT against BERT; the seed-1 BERT run with another learning rate is
+    # another experiment, so BERT has two groups and the test pairs the seeds of the chosen one
+    assert at.selectbox(key="sig_a").value == "spanbert"
+    model_b = at.selectbox(key="sig_b").value
+    assert model_b.startswith("bert [config ")
+    assert list(significance["seed"]) in ([1], [2, 3])
+    assert set(significance["model_b"]) == {model_b}
     assert significance["p_value"].between(0, 1).all()
     at.radio(key="sig_method").set_value("randomization").run()
     assert not at.exception
     assert (_frame(at, "p_value")["test"].str.startswith("approximate randomization")).all()
 
 
+def test_task_view_draws_the_confusion_matrix_as_a_heatmap(results, monkeypatch):
+    at = _view(_app(results, monkeypatch), "Task")
+    at.selectbox(key="task").set_value("tacred").run()
+    heatmaps = [s for s in _specs(at) if any(layer["mark"]["type"] == "rect" for layer in _layers(s))]
+    assert len(heatmaps) == 1
+    assert at.selectbox(key="cm_model").options == ["bert", "spanbert"]
+    rect, text = _layers(heatmaps[0])
+    assert rect["encoding"]["x"]["field"] == "predicted" and rect["encoding"]["y"]["field"] == "gold"
+    assert text["encoding"]["text"]["format"] == "d"
+
+
 def test_run_view_shows_provenance_and_config_diff(results, monkeypatch):
     at = _view(_app(results, monkeypatch), "Run")
-    ids = at.selectbox(key="run_a").options
+    picker = at.selectbox(key="run_a")
+    assert all(" · seed " in option for option in picker.options)  # model name, task, seed, run id
+    assert picker.options[0].startswith(("bert", "spanbert"))
+    (loss,) = _specs(at)
+    assert loss["mark"]["type"] == "line" and loss["encoding"]["y"]["field"] == "loss"
+    assert loss["encoding"]["x"]["field"] == "step"
+    heading = at.get("html")[0].proto.body
+    assert "<h3" in heading and "model: <code>" in heading
+    ids = [option.rsplit(" · ", 1)[1] for option in picker.options]
     changed = next(i for i in ids if "-s1-" in i and i in _squad_bert_ids(results))
     other = next(i for i in _squad_bert_ids(results) if i != changed)
-    at.selectbox(key="run_a").set_value(changed).run()
+    picker.set_value(changed).run()  # the value is the run id; options show its label
     at.selectbox(key="run_b").set_value(other).run()
     diff = _frame(at, "run B")
     assert list(diff["key"]) == ["train.learning_rate"]
     provenance = _frame(at, "field")
-    assert {"model.revision", "data.eval.fingerprint", "environment.torch", "wall_s"} <= set(
-        provenance["field"]
-    )
+    assert {
+        "model (display name)",
+        "model.revision",
+        "data.eval.fingerprint",
+        "environment.torch",
+        "wall_s",
+    } <= set(provenance["field"])
 
 
 def _squad_bert_ids(results: Path) -> list[str]:
@@ -114,6 +173,13 @@ def test_example_browser_filters_and_escapes(results, monkeypatch):
     assert bodies and all("&lt;b&gt;May" in b or "May" not in b for b in bodies)
     assert not any("<b>May</b>" in b for b in bodies)
     assert "EM 1" in bodies[0] and "EM 0" in bodies[1]  # A right, B wrong
+    assert bodies[0].startswith("<h4>A: spanbert") and bodies[1].startswith("<h4>B: bert")
+    # A and B side by side: each example sits in its own column of one horizontal block
+    assert sum(1 for c in at.columns if c.get("html")) == 2
+    # every gold answer is highlighted and numbered (the synthetic rows have two per question)
+    assert bodies[0].count('class="gold') >= 2 and "<sup style='color:#2ca02c'>2</sup>" in bodies[0]
+    picker = at.selectbox(key="ex_id")
+    assert picker.options[0].startswith("Who met whom **here**? · q")  # question text, then the id
 
 
 @pytest.mark.parametrize("task", ["coref", "tacred"])
@@ -132,6 +198,46 @@ def test_highlight_spans_escapes_and_splits_overlaps():
     out = views.highlight_spans("a <b>x</b> c", {"gold": [(2, 10)], "pred": [(0, 5)]}, views.QA_STYLES)
     assert "<b>" not in out and "&lt;b&gt;" in out
     assert 'class="gold pred"' in out and 'class="pred"' in out and 'class="gold"' in out
+
+
+def test_every_gold_answer_is_placed_and_numbered():
+    row = {
+        "context": "the Denver Broncos won in Denver",
+        "gold": [
+            {"text": "Denver Broncos", "start": 4},
+            {"text": "the Denver Broncos", "start": 0},
+            {"text": "Denver Broncos", "start": 4},  # a second annotator: counted once
+            {"text": "Denver", "start": -1},  # no offset: placed at its first occurrence
+            {"text": "Boston", "start": 3},  # not in the context
+        ],
+        "prediction": "Denver",
+        "start_char": 26,
+        "end_char": 32,
+    }
+    assert views.gold_spans(row) == [
+        ("Denver Broncos", (4, 18)),
+        ("the Denver Broncos", (0, 18)),
+        ("Denver", (4, 10)),
+        ("Boston", None),
+    ]
+    out = views.qa_html(row)
+    assert out.count("<sup style='color:#2ca02c'>") == 3 and "(not in the context)" in out
+
+
+def test_for_display_leaves_no_missing_cell():
+    frame = pd.DataFrame(
+        {"a": [1.0, float("nan")], "n": pd.array([3, None], dtype="Int64"), "s": ["x", None]}
+    )
+    shown = views.for_display(frame)
+    assert shown.to_dict("list") == {"a": ["1.00", "–"], "n": [3, "–"], "s": ["x", "–"]}
+    full = pd.DataFrame({"a": [1.5, 2.5]})
+    assert views.for_display(full)["a"].dtype.kind == "f"  # no gaps: stays numeric (sortable)
+
+
+def test_example_labels():
+    assert views.example_label({"id": "q1", "question": " Who\nwon? "}) == "Who won? · q1"
+    assert views.example_label({"id": "r1", "tokens": ["a"] * 100}, max_chars=10).endswith("… · r1")
+    assert views.example_label({"id": "d1", "sentences": [["It", "was"]], "doc_id": None}) == "It was · d1"
 
 
 def test_prediction_span_handles_inclusive_end():

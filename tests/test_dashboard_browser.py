@@ -1,8 +1,9 @@
-"""The leaderboard in a real headless browser (Debian's /usr/bin/chromium, driven by Playwright).
+"""The dashboard in a real headless browser (Debian's /usr/bin/chromium, driven by Playwright).
 
-Results come from a tiny real run (`spaneval run squad --model tiny`, spanbert-free: the tiny test
-encoder) when the runner can produce one offline, else from the synthetic record builder; the test
-output says which. A screenshot is saved under tests/artifacts/ (gitignored).
+Results come from tiny real runs (`spaneval run squad --model tiny`: two labelled configurations,
+two seeds each) when the runner can produce them offline, else from the synthetic record builder;
+the test output says which. The screenshots of the leaderboard and of the example browser are
+written to docs/img/, where README.md shows them: they are made by this test, never by hand.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from spaneval import dashboard
 from tests.records import build_results
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
+# Two configurations of the tiny model, each under a readable --name (small, to keep the test short).
+TINY_RUNS = (
+    ("tiny (lr 5e-5)", "learning_rate=5e-5"),
+    ("tiny (lr 2e-4)", "learning_rate=2e-4"),
+)
+TINY_LIMITS = ["max_steps=5", "max_train_examples=64", "max_eval_examples=60"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -44,10 +51,11 @@ def results(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("results")
     from spaneval.cli import main as cli_main
 
+    code = 0
     try:
-        code = cli_main(
-            ["run", "squad", "--model", "tiny", "--output", str(root), "--seeds", "1,2", "max_steps=5"]
-        )
+        for name, override in TINY_RUNS:
+            command = ["run", "squad", "--model", "tiny", "--output", str(root), "--seeds", "1,2"]
+            code = code or cli_main([*command, "--name", name, override, *TINY_LIMITS])
     except Exception as err:  # the runner is not this test's subject: fall back, and say so
         code = f"{type(err).__name__}: {err}"
     if code != 0 or not list(root.glob("**/record.json")):
@@ -93,21 +101,43 @@ def server(results):
         process.wait(timeout=20)
 
 
-def test_leaderboard_loads_in_chromium(server, tmp_path):
+@pytest.fixture(scope="module")
+def page(server):
     sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "dashboard_leaderboard.png"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server, wait_until="domcontentloaded", timeout=60_000)
             page.get_by_role("heading", name="Leaderboard").wait_for(timeout=60_000)
-            page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1000)  # let the data grid paint before the screenshot
-            assert page.locator("[data-testid='stException']").count() == 0
-            page.screenshot(path=str(shot), full_page=True)
+            yield page
         finally:
             browser.close()
+
+
+def _screenshot(page, name: str) -> Path:
+    page.wait_for_timeout(1500)  # let the data grid and the charts paint
+    assert page.locator("[data-testid='stException']").count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / name
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     print(f"screenshot saved to {shot}")
+    return shot
+
+
+def test_leaderboard_loads_in_chromium(page):
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)
+    page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=60_000)
+    _screenshot(page, "dashboard-leaderboard.png")
+
+
+def test_example_browser_in_chromium(page):
+    page.get_by_text("Examples", exact=True).click()
+    page.get_by_text("Run A", exact=True).wait_for(timeout=60_000)
+    page.locator("h4", has_text="A: ").first.wait_for(timeout=60_000)
+    page.locator("h4", has_text="B: ").first.wait_for(timeout=60_000)
+    a_box = page.locator("h4", has_text="A: ").first.bounding_box()
+    b_box = page.locator("h4", has_text="B: ").first.bounding_box()
+    assert a_box["x"] < b_box["x"] and abs(a_box["y"] - b_box["y"]) < 5  # side by side
+    _screenshot(page, "dashboard-examples.png")

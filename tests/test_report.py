@@ -96,21 +96,20 @@ def test_latex_uses_booktabs_and_escapes(rendered):
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (texlive-latex-base)")
 def test_latex_compiles(rendered, tmp_path):
-    (tmp_path / "report.tex").write_text(rendered["latex"])
-    done = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout[-2000:]
+    _compile(rendered["latex"], tmp_path)
     assert (tmp_path / "report.pdf").stat().st_size > 0
 
 
 def test_html_is_self_contained_with_charts(rendered):
     text = rendered["html"]
     assert text.startswith("<!DOCTYPE html>") and "<svg" in text
+    breakdown_headings = [
+        line
+        for line in rendered["md"].splitlines()
+        if line.startswith(("### coref", "### squad", "### tacred"))
+    ]
+    assert text.count("<figure><svg") == len(breakdown_headings) > 3  # a chart per breakdown and matrix
+    assert ">percent</text>" in text  # the y axis has a title
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     assert "<script" not in text and "&lt;script&gt;" in text
 
@@ -132,3 +131,99 @@ def test_cli_report(results, tmp_path):
         warnings.simplefilter("ignore", resultsdb.ResultsWarning)
         code = cli_main(["report", "--results", str(results), "--format", "html", "--output", str(out)])
     assert code == 0 and out.read_text().startswith("<!DOCTYPE html>")
+
+
+# --- the LaTeX report fits the page ------------------------------------------------------------
+
+LONG_PATH = "/home/someone/experiments/" + "a-long-nested-directory-name/" * 5 + "model"
+OVERFULL = re.compile(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)")
+
+
+@pytest.fixture(scope="module")
+def wide_results(tmp_path_factory):
+    """Runs with what made tables run off the page: a long local model path without a model card,
+    long data paths and commands, a 19-label confusion matrix (SemEval) and several models."""
+    from spaneval.bench.dashboard_load import write_run
+
+    root = build_results(tmp_path_factory.mktemp("wide"), tasks=("squad", "semeval2010"), bad_files=False)
+    for seed in (1, 2):
+        record_path = write_run(root, "squad", "local", seed) / "record.json"
+        record = json.loads(record_path.read_text())
+        record["model"] |= {"name": LONG_PATH, "path": LONG_PATH, "hub_id": None, "card_name": None}
+        record["data"]["eval"]["path"] = LONG_PATH + "/dev-v1.1.json"
+        record["command"] = f"python -m spaneval run squad --model {LONG_PATH} --seed {seed} " + "x=1 " * 30
+        record_path.write_text(json.dumps(record))
+    semeval_path = next(root.glob("semeval2010/spanbert/*/record.json"))
+    record = json.loads(semeval_path.read_text())
+    record["breakdowns"]["confusion_matrix"] = {
+        g: {p: 100 + i if g == p else i for i, p in enumerate(SEMEVAL_LABELS)} for g in SEMEVAL_LABELS
+    }
+    semeval_path.write_text(json.dumps(record))
+    return root
+
+
+RELATIONS = ("Cause-Effect", "Component-Whole", "Content-Container", "Entity-Destination", "Entity-Origin")
+RELATIONS += ("Instrument-Agency", "Member-Collection", "Message-Topic", "Product-Producer")
+SEMEVAL_LABELS = [f"{r}({a},{b})" for r in RELATIONS for a, b in (("e1", "e2"), ("e2", "e1"))] + ["Other"]
+
+
+def _compile(tex: str, folder) -> str:
+    (folder / "report.tex").write_text(tex)
+    done = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    return (folder / "report.log").read_text(errors="replace")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (texlive-latex-base)")
+def test_latex_report_fits_the_page(wide_results, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
+        tex = report_mod.report(wide_results, "latex", tmp_path / "report.tex").read_text()
+    log = _compile(tex, tmp_path)
+    boxes = [float(points) for points in OVERFULL.findall(log)]
+    assert max(boxes, default=0.0) <= 10.0, f"overfull boxes (pt): {sorted(boxes)[-5:]}"
+    assert "\\begin{table}[H]" in tex and "[ht]" not in tex  # tables stay under their headings
+    assert "gold \\textbackslash{} predicted" in tex  # the confusion matrix is there as a table
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm not installed (poppler-utils): rendered-page check skipped")
+    _assert_right_margins_blank(tmp_path)
+
+
+def _assert_right_margins_blank(folder) -> None:
+    """Render every page and check that the right margin (the outer 1.5 cm of the 2 cm margin) has
+    no ink: nothing runs off the text block."""
+    from PIL import Image
+
+    subprocess.run(["pdftoppm", "-r", "40", "-gray", "-png", "report.pdf", "page"], cwd=folder, check=True)
+    pages = sorted(folder.glob("page*.png"))
+    assert pages
+    for page in pages:
+        image = Image.open(page).convert("L")
+        width, height = image.size
+        page_cm = 21.0 if width < height else 29.7
+        strip = image.crop((int(width * (1 - 1.5 / page_cm)), 0, width, height))
+        assert strip.getextrema()[0] > 200, f"{page.name}: ink in the right margin"
+
+
+def test_chart_specs_follow_the_chart_rules():
+    import pandas as pd
+
+    from spaneval import charts
+
+    frame = pd.DataFrame({"bucket": list("baba"), "model": list("xxyy"), "value": [3, 1, 4, 2]})
+    chart = charts.grouped_bars(frame, "bucket", "model", "value", ["b", "a"], "t", "count", True)
+    spec = chart.to_dict()
+    y = spec["encoding"]["y"]
+    assert y["axis"]["format"] == "d" and y["axis"]["title"] == "count"
+    assert y["scale"] == {"zero": True, "nice": True}  # fitted to the data, not a fixed 0-100
+    assert spec["encoding"]["x"]["sort"] == ["b", "a"]  # the task's order, not alphabetical
+    legend = spec["encoding"]["color"]["legend"]
+    assert legend["labelLimit"] == 0 and legend["orient"] == "bottom"
+    svg = charts.to_svg(chart)
+    assert svg.startswith("<svg") and ">count</text>" in svg

@@ -17,6 +17,8 @@ def _metrics_frame(values: dict[tuple[str, str, int], float]) -> pd.DataFrame:
         {
             "run_id": f"{t}-{m}-{s}",
             "task": t,
+            "group": f"{t}-{m}",
+            "label": m,
             "model": m,
             "data_source": "bundled",
             "data_fingerprint": "f",
@@ -40,7 +42,7 @@ def test_seed_summary_mean_std_n():
             ("squad", "spanbert", 1): 90.0,
         }
     )
-    summary = stats.seed_summary(frame).set_index("model")
+    summary = stats.seed_summary(frame).set_index("label")
     assert summary.loc["bert", "mean"] == pytest.approx(82.0)
     assert summary.loc["bert", "std"] == pytest.approx(2.0)  # sample std (ddof=1)
     assert summary.loc["bert", "n"] == 3 and summary.loc["bert", "seeds"] == (1, 2, 3)
@@ -214,11 +216,14 @@ def test_breakdown_summary_means_over_seeds():
             {
                 "run_id": str(s),
                 "task": "squad",
+                "group": "g",
+                "label": "bert",
                 "model": "bert",
                 "config_key": "c",
                 "seed": s,
                 "table": "t",
                 "bucket": "1",
+                "rank": 0,
                 "metric": "f1",
                 "value": v,
                 "count": 10,

@@ -28,6 +28,7 @@ import pandas as pd
 
 from spaneval.atomic import write_json, write_jsonl
 from spaneval.metrics import coref, relation
+from spaneval.metrics.qa_analysis import BOUNDARY_CATEGORIES
 from spaneval.record_schema import RunRecord, build_record
 from spaneval.results import cpu_name
 
@@ -113,6 +114,11 @@ def _record(run_id, task, model, seed, metrics, breakdowns, main) -> RunRecord:
         "seed": seed,
         "metrics": metrics,
         "breakdowns": breakdowns,
+        "breakdown_order": {"boundary_errors": list(BOUNDARY_CATEGORIES)},
+        "training": {
+            "steps": 40,
+            "losses": [round(3.0 / (1 + 0.2 * s) + 0.05 * (s % 3), 4) for s in range(40)],
+        },
         "predictions_file": "predictions.jsonl",
         "environment": {
             "python": "3.11.7",
@@ -152,7 +158,7 @@ def _qa_rows(rng, skill, n):
                 "id": f"q{i}",
                 "question": "Who met whom **here**?",
                 "context": context,
-                "gold": [{"text": gold, "start": start}],
+                "gold": [{"text": gold, "start": start}, {"text": context[: start - 1], "start": 0}],
                 "prediction": pred,
                 "start_char": p_start,
                 "end_char": p_start + 9,
@@ -174,7 +180,11 @@ def _qa_rows(rng, skill, n):
         }
         for b, v in sorted(by_len.items())
     }
-    return rows, _floats(metrics), {"f1_by_answer_length": table}, "f1"
+    wrong = sum(r["exact"] == 0 for r in rows)
+    # keys in alphabetical order, as a JSON tool might leave them: readers must use breakdown_order
+    boundary = {"disjoint": wrong // 2, "exact": n - wrong, "start_off": wrong - wrong // 2}
+    boundary_table = {k: {"count": v, "percent": 100 * v / n} for k, v in boundary.items() if v}
+    return rows, _floats(metrics), {"f1_by_answer_length": table, "boundary_errors": boundary_table}, "f1"
 
 
 def _coref_rows(rng, skill, n):
@@ -239,7 +249,8 @@ def _relation_rows(rng, skill, n, task):
         main = "macro_f1"
     value = metrics[main]
     table = {"0-2": {"f1": value, "count": n // 2}, "3+": {"f1": value - 3, "count": n - n // 2}}
-    return rows, _floats(metrics), {"f1_by_entity_distance": table}, main
+    breakdowns = {"f1_by_entity_distance": table, "confusion_matrix": relation.confusion_matrix(gold, pred)}
+    return rows, _floats(metrics), breakdowns, main
 
 
 def _f1(recall: float, precision: float) -> float:

@@ -150,14 +150,24 @@ def boundary_table(items: Sequence[AnalysisItem]) -> dict[str, dict[str, float]]
     return {c: {"count": n, "percent": 100.0 * n / total} for c, n in counts.items() if n}
 
 
+# The order readers show each table in: lengths ascending, question words as listed, boundary errors
+# from exact to furthest off, then the no-answer cases.
+BUCKET_ORDER = {
+    "f1_by_answer_length": LENGTH_BUCKETS,
+    "f1_by_question_word": (*QUESTION_WORDS, "other"),
+    "boundary_errors": BOUNDARY_CATEGORIES,
+}
+
+
 def analyze(items: Sequence[AnalysisItem]) -> dict[str, dict[str, dict[str, float]]]:
-    """All three tables: f1_by_answer_length, f1_by_question_word, boundary_errors."""
+    """All three tables (BUCKET_ORDER's keys), each in its BUCKET_ORDER."""
+    order = BUCKET_ORDER
     return {
         "f1_by_answer_length": _score_table(
-            items, lambda i: answer_length_bucket(i.gold_texts), LENGTH_BUCKETS
+            items, lambda i: answer_length_bucket(i.gold_texts), order["f1_by_answer_length"]
         ),
         "f1_by_question_word": _score_table(
-            items, lambda i: question_word(i.question), (*QUESTION_WORDS, "other")
+            items, lambda i: question_word(i.question), order["f1_by_question_word"]
         ),
         "boundary_errors": boundary_table(items),
     }

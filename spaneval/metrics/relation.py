@@ -245,9 +245,13 @@ def semeval_score(key: Mapping[str, str], proposed: Mapping[str, str]) -> dict[s
 # --- span-level breakdowns --------------------------------------------------------------------
 
 
+_DISTANCE_UPPER_BOUNDS = ((0, "0"), (2, "1-2"), (5, "3-5"), (10, "6-10"), (20, "11-20"))
+DISTANCE_BUCKETS = (*(name for _, name in _DISTANCE_UPPER_BOUNDS), "21+")
+
+
 def distance_bucket(distance_tokens: int) -> str:
-    """Bucket of the number of tokens between the two entities."""
-    for upper, name in ((0, "0"), (2, "1-2"), (5, "3-5"), (10, "6-10"), (20, "11-20")):
+    """Bucket of the number of tokens between the two entities (one of DISTANCE_BUCKETS)."""
+    for upper, name in _DISTANCE_UPPER_BOUNDS:
         if distance_tokens <= upper:
             return name
     return "21+"
