@@ -22,3 +22,15 @@ class ConfigError(SpanevalError):
 
 class HubUnavailableError(SpanevalError):
     """A model or data set is only on the hub, and the hub cannot be reached."""
+
+
+EXCERPT_CHARS = 60
+
+
+def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
+    """`text` quoted for an error message, cut to `limit` characters: a message that echoes a
+    whole input line (a FewRel record is one 3.5 MB line) buries the problem it reports."""
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
