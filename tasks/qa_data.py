@@ -41,6 +41,14 @@ class QAExample:
     question: str
     answers: tuple[Answer, ...]
     is_impossible: bool
+    # The texts scored against when they are not the answers' texts: MRQA's `answers` field, the
+    # only gold of the official MRQA evaluation (`answers` above also holds detected spans).
+    scored_texts: tuple[str, ...] | None = None
+
+    @property
+    def gold_texts(self) -> tuple[str, ...]:
+        """The gold texts of the official metric (max over them per question)."""
+        return self.scored_texts if self.scored_texts is not None else tuple(a.text for a in self.answers)
 
 
 def _where(title: object, qid: object = None) -> str:
@@ -214,15 +222,18 @@ def _mrqa_question(r: _Reader, qa: object, title: str, context: str) -> QAExampl
     where = _where(title, qid)
     question = _field(qa, "question", str, r.path, where)
     answers = _mrqa_span_answers(r, qa, context, where)
+    texts = _field(qa, "answers", list, r.path, where)
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise DataError(
+            r.path, where, "'answers' must be a non-empty list of strings (the gold it is scored on)"
+        )
     located = {a.text for a in answers}
-    for text in _field(qa, "answers", list, r.path, where):
-        if isinstance(text, str) and text not in located:
+    for text in texts:
+        if text not in located:
             found = occurrences(context, text)
             answers.append(Answer(text, found[0] if found else -1))
             located.add(text)
-    if not answers:
-        raise DataError(r.path, where, "question has no answers")
-    return QAExample(qid, title, context, question, tuple(answers), False)
+    return QAExample(qid, title, context, question, tuple(answers), False, tuple(texts))
 
 
 def read_mrqa(path: str | Path) -> tuple[list[QAExample], list[str]]:
@@ -230,6 +241,8 @@ def read_mrqa(path: str | Path) -> tuple[list[QAExample], list[str]]:
 
     Answers: one per distinct `detected_answers[*].char_spans` entry (positioned, used as labels),
     then each `answers` string not already covered, at its first occurrence or -1 (text only).
+    Scoring uses the `answers` strings only (`QAExample.gold_texts`), as the official MRQA
+    evaluation (mrqa_official_eval.py) does: a detected span's text may differ from them.
     The title is the header's dataset name.
     """
     path = Path(path)
@@ -268,7 +281,7 @@ def _score_rows(examples: list[QAExample], preds: dict, na_probs: dict | None, v
     score = squad.score_v2 if version_2 else squad.score_v1
     rows = []
     for ex in examples:
-        gold = [a.text for a in ex.answers]
+        gold = list(ex.gold_texts)
         answered = ex.qid in preds
         exact, f1 = score(gold, preds[ex.qid]) if answered else (0, 0.0)
         row = {"id": ex.qid, "exact": exact, "f1": f1, "has_answer": bool(gold)}
