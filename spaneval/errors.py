@@ -12,7 +12,8 @@ class DataError(SpanevalError):
 
     def __init__(self, path: object, record: object | None, problem: str):
         self.path, self.record, self.problem = str(path), record, problem
-        where = f"{self.path}" + (f", record {record}" if record is not None else "")
+        shown = record if record is None or len(str(record)) <= EXCERPT_CHARS else excerpt(record)
+        where = f"{self.path}" + (f", record {shown}" if shown is not None else "")
         super().__init__(f"{where}: {problem}")
 
 

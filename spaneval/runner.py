@@ -27,6 +27,7 @@ from spaneval.rng import seed_everything
 from spaneval.train import TrainConfig, finetune, log, predict
 
 RUN_ARGS_FILE = "run_args.json"
+MAX_PRINTED_WARNINGS = 20  # the record counts them all
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +73,22 @@ def run_task(req: RunRequest, resume_dir: Path | None = None) -> Path | None:
         shutdown_distributed()
 
 
+def _print_data_warnings(dist: DistInfo, splits) -> None:
+    """Each data warning once: train and eval often read the same file (`run mrqa --data F`)."""
+    unique = list(dict.fromkeys(w for split in splits for w in split.warnings))
+    for warning in unique[:MAX_PRINTED_WARNINGS]:
+        log(dist, f"warning: {warning}")
+    if len(unique) > MAX_PRINTED_WARNINGS:
+        log(dist, f"... and {len(unique) - MAX_PRINTED_WARNINGS} more data warnings")
+
+
 def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir: Path | None) -> Path | None:
     started, t0 = utc_now(), time.perf_counter()
     seed_everything(req.seed)
     model_ref = resolve_model(req.model, req.revision)
     train_split = task.load(req.data, "train", task_cfg)
     eval_split = task.load(req.eval_data or req.data, "eval", task_cfg)
+    _print_data_warnings(dist, (train_split, eval_split))
     if train_split.path and train_split.path == eval_split.path:
         log(dist, f"WARNING: training and evaluating on the same file {train_split.path}")
     tokenizer = task.prepare_tokenizer(load_tokenizer(model_ref, req.lowercase), task_cfg)

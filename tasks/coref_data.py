@@ -154,7 +154,7 @@ class _DocBuilder:
         self.labels: dict[int, list[Span]] = {}
 
     def where(self, line_no: int) -> str:
-        return f"document {self.name!r} part {self.part}, line {line_no}"
+        return f"document {excerpt(self.name)} part {self.part}, line {line_no}"
 
     def add_token(self, columns: list[str], line_no: int) -> None:
         word = len(self.words)
@@ -250,7 +250,7 @@ def _parse_lines(lines: Sequence[str], path: str) -> list[CorefDocument]:
         elif current is None:
             raise ValueError(f"line {line_no}: text outside a #begin document / #end document block")
         elif line.startswith("#"):
-            raise ValueError(f"{current.where(line_no)}: unexpected comment line {line!r}")
+            raise ValueError(f"{current.where(line_no)}: unexpected comment line {excerpt(line)}")
         else:
             columns = split_columns(raw)
             required = required or min(max(len(columns), 2), FULL_CONLL_COLUMNS)
@@ -424,7 +424,7 @@ def litbank_split_files(root: Path, fold: int, split: str) -> list[Path]:
             continue
         path = root / "conll" / (Path(line.strip()).stem + ".conll")
         if not path.is_file():
-            raise DataError(ids_path, f"line {line_no}", f"no CoNLL file {path} for {line.strip()!r}")
+            raise DataError(ids_path, f"line {line_no}", f"no CoNLL file {path} for {excerpt(line.strip())}")
         files.append(path)
     return files
 

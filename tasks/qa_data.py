@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from spaneval.errors import DataError
+from spaneval.errors import DataError, excerpt
 from spaneval.metrics import qa_analysis, squad
 
 
@@ -112,9 +112,9 @@ class _Reader:
         if pos == start:
             return Answer(text, start)
         if pos is not None:
-            self.warn(where, f"answer {text!r} is not at answer_start {start}; using offset {pos}")
+            self.warn(where, f"answer {excerpt(text)} is not at answer_start {start}; using offset {pos}")
             return Answer(text, pos)
-        problem = f"answer {text!r} (answer_start {start}) does not occur in the context"
+        problem = f"answer {excerpt(text)} (answer_start {start}) does not occur in the context"
         if self.on_unlocated == "raise":
             raise DataError(self.path, where, problem + " (use strict=False to drop such answers)")
         if self.on_unlocated == "keep":
@@ -208,10 +208,12 @@ def _mrqa_span_answers(r: _Reader, qa: dict, context: str, where: str) -> list[A
         for span in _field(detected, "char_spans", list, r.path, f"{where}, detected answer {d}"):
             ok = isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)
             if not ok or not 0 <= span[0] <= span[1] < len(context):
-                raise DataError(r.path, where, f"char_span {span!r} is not [start, end] inside the context")
+                problem = f"char_span {excerpt(span)} is not [start, end] inside the context"
+                raise DataError(r.path, where, problem)
             text = context[span[0] : span[1] + 1]  # MRQA char spans are inclusive
             if detected.get("text") not in (None, text):
-                r.warn(where, f"detected answer {detected['text']!r} differs from its span {text!r}")
+                shown = excerpt(detected["text"])
+                r.warn(where, f"detected answer {shown} differs from its span {excerpt(text)}")
             if Answer(text, span[0]) not in answers:
                 answers.append(Answer(text, span[0]))
     return answers
