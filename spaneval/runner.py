@@ -173,7 +173,15 @@ def _training_fields(summary, n_features: int) -> dict[str, Any]:
         "final_loss": summary.final_loss,
         "best_step": summary.best_step,
         "losses": summary.losses,
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _provenance(req: RunRequest, dist: DistInfo, started, t0: float) -> dict[str, Any]:

@@ -48,6 +48,7 @@ def test_record_has_everything_needed_to_reproduce(squad_run):
     assert record["model"]["tokenizer"]["do_lower_case"] is False
     assert record["config"]["task"]["max_seq_len"] == 192 and record["config"]["train"]["batch_size"] == 8
     assert record["training"]["steps"] == math.ceil(record["training"]["train_features"] / 8)
+    assert 50 < record["training"]["peak_rss_mb"] < 64_000  # resident MB of the run's process
     env = record["environment"]
     assert env["torch"] and env["transformers"] and env["device"] == "cpu" and env["num_processes"] == 1
     assert record["wall_s"] > 0 and "run squad" in record["command"]
@@ -171,6 +172,7 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     assert main(["run", "--resume", str(run_dir)]) == 0
     [record] = _records(tmp_path)
     assert record["training"]["steps"] == math.ceil(record["training"]["train_features"] / 8)
+    assert 50 < record["training"]["peak_rss_mb"] < 64_000  # resident MB of the run's process
     assert main(["run", "--resume", str(run_dir)]) == 2  # a finished run is not resumed twice
 
 
@@ -198,6 +200,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     [record] = _records(tmp_path)  # only rank 0 writes
     assert record["environment"]["num_processes"] == 2
     assert record["training"]["steps"] == math.ceil(record["training"]["train_features"] / 8)
+    assert 50 < record["training"]["peak_rss_mb"] < 64_000  # resident MB of the run's process
 
 
 def _mrqa_from_bundled_dev(path: Path, n_questions: int) -> None:
