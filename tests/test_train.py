@@ -1,5 +1,6 @@
 """The fine-tuning loop: deterministic order, exact resume after an interrupt, NaN stop, batch checks."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -151,22 +152,8 @@ def test_cpu_token_pieces_of_unequal_size_give_the_big_batch_gradient(tmp_path):
     """On CPU a batch runs as pieces of at most cpu_micro_batch_tokens padded tokens; each piece's
     mean loss is weighted by its share of examples, so the update is that of the whole batch."""
     lengths = np.array([1 + (7 * i) % 10 for i in range(40)])
-    whole = TrainConfig(
-        learning_rate=0.05,
-        batch_size=8,
-        max_steps=3,
-        log_every_steps=100,
-        cpu_micro_batch_tokens=0,
-        group_by_length=False,
-    )
-    pieces = TrainConfig(
-        learning_rate=0.05,
-        batch_size=8,
-        max_steps=3,
-        log_every_steps=100,
-        cpu_micro_batch_tokens=12,
-        group_by_length=False,
-    )
+    pieces = dataclasses.replace(CFG, max_steps=3, cpu_micro_batch_tokens=12, group_by_length=False)
+    whole = dataclasses.replace(pieces, cpu_micro_batch_tokens=0)
     first = batch_indices(0, 40, 8, seed=3)
     assert [len(p) for p in token_chunks(first, lengths, 12)] == [2, 1, 1, 1, 1, 2]  # unequal pieces
     sizes: list[int] = []
