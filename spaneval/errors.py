@@ -12,7 +12,8 @@ class DataError(SpanevalError):
 
     def __init__(self, path: object, record: object | None, problem: str):
         self.path, self.record, self.problem = str(path), record, problem
-        where = f"{self.path}" + (f", record {record}" if record is not None else "")
+        shown = record if record is None or len(str(record)) <= EXCERPT_CHARS else excerpt(record)
+        where = f"{self.path}" + (f", record {shown}" if shown is not None else "")
         super().__init__(f"{where}: {problem}")
 
 
@@ -22,3 +23,15 @@ class ConfigError(SpanevalError):
 
 class HubUnavailableError(SpanevalError):
     """A model or data set is only on the hub, and the hub cannot be reached."""
+
+
+EXCERPT_CHARS = 60
+
+
+def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
+    """`text` quoted for an error message, cut to `limit` characters: a message that echoes a
+    whole input line (a FewRel record is one 3.5 MB line) buries the problem it reports."""
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"

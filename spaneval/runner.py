@@ -33,6 +33,7 @@ RUN_ARGS_FILE = "run_args.json"
 # Below this many optimizer steps a fine-tuned model has barely left its initialisation: scores then
 # move by several points between seeds, so differences between models are mostly noise.
 FEW_STEPS = 100
+MAX_PRINTED_WARNINGS = 20  # the record counts them all
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +81,15 @@ def run_task(req: RunRequest, resume_dir: Path | None = None) -> Path | None:
         shutdown_distributed()
 
 
+def _print_data_warnings(dist: DistInfo, splits) -> None:
+    """Each data warning once: train and eval often read the same file (`run mrqa --data F`)."""
+    unique = list(dict.fromkeys(w for split in splits for w in split.warnings))
+    for warning in unique[:MAX_PRINTED_WARNINGS]:
+        log(dist, f"warning: {warning}")
+    if len(unique) > MAX_PRINTED_WARNINGS:
+        log(dist, f"... and {len(unique) - MAX_PRINTED_WARNINGS} more data warnings")
+
+
 def _run(
     req,
     task,
@@ -101,6 +111,7 @@ def _run(
     model_ref = resolve_model(req.model, req.revision)
     train_split = task.load(req.data, "train", task_cfg)
     eval_split = task.load(req.eval_data or req.data, "eval", task_cfg)
+    _print_data_warnings(dist, (train_split, eval_split))
     if train_split.path and train_split.path == eval_split.path:
         log(dist, f"WARNING: training and evaluating on the same file {train_split.path}")
     tokenizer = task.prepare_tokenizer(load_tokenizer(model_ref, req.lowercase), task_cfg)
@@ -219,6 +230,13 @@ def _run_identity(req: RunRequest, train_split, eval_split, model_ref) -> dict[s
     }
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _provenance(req: RunRequest, dist: DistInfo, started, t0: float) -> dict[str, Any]:
     """Environment, command line and timing (GPU hours = wall time x processes on GPU). `t0` is moved
     back by the wall time of earlier sessions, so a resumed run records its total."""
@@ -229,6 +247,7 @@ def _provenance(req: RunRequest, dist: DistInfo, started, t0: float) -> dict[str
         "started_at": started.isoformat(timespec="seconds"),
         "wall_s": wall_s,
         "gpu_hours": round(wall_s * dist.world_size / 3600, 6) if dist.device.type == "cuda" else 0.0,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

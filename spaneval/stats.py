@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spaneval.errors import SpanevalError
+from spaneval.errors import SpanevalError, excerpt
 
 # Runs of one `group` (resultsdb.group_key: model, tokenizer settings, config, data) are seeds of one
 # experiment; the descriptive columns are constant within a group and carried along.
@@ -298,7 +298,8 @@ def stats_matrix(rows: Sequence[dict[str, Any]], spec: MetricSpec) -> np.ndarray
         return np.asarray([spec.row_stats(row) for row in rows], dtype=float).reshape(len(rows), -1)
     except KeyError as err:
         bad = next(r.get("id") for r in rows if not _has_stats(r, spec))
-        raise SpanevalError(f"prediction row {bad!r} lacks {err} needed to resample {spec.name}") from None
+        problem = f"prediction row {excerpt(bad)} lacks {err} needed to resample {spec.name}"
+        raise SpanevalError(problem) from None
 
 
 def _has_stats(row: dict[str, Any], spec: MetricSpec) -> bool:

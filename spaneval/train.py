@@ -52,6 +52,13 @@ class TrainConfig:
     adam_eps: float = option(1e-8, "AdamW epsilon", above=0, max=1)
     max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)", min=0)
     grad_accum_steps: int = option(1, "micro-batches per optimizer step", min=1)
+    cpu_micro_batch_tokens: int = option(
+        2048,
+        "on CPU, split micro-batches into forward/backward passes of at most this many padded tokens "
+        "(0: never). Same mean-loss gradient, bounded memory: on CPU, attention with dropout keeps "
+        "every layer's L x L scores for the backward pass (8 GB at 32 x 384 tokens for a 22M model)",
+        min=0,
+    )
     eval_batch_size: int = option(64, "examples per forward pass at prediction time", min=1)
     eval_every_steps: int = option(
         0, "evaluate every N steps and keep the best weights (0: only at the end)", min=0
@@ -208,7 +215,7 @@ def finetune(
         mine = idx[
             dist.rank * per_rank * cfg.grad_accum_steps : (dist.rank + 1) * per_rank * cfg.grad_accum_steps
         ]
-        micro_batches = [mine[m * per_rank : (m + 1) * per_rank] for m in range(cfg.grad_accum_steps)]
+        micro_batches = _micro_batches(mine, per_rank, cfg, dist, lengths)
         loss_value = _forward_backward(
             train_model, [[features[i] for i in mb] for mb in micro_batches], collate, dist, amp
         )
@@ -275,15 +282,41 @@ def _wrap_for_training(model: torch.nn.Module, cfg: TrainConfig, dist: DistInfo)
     return torch.compile(train_model) if cfg.compile else train_model
 
 
+def _micro_batches(mine: np.ndarray, per_rank: int, cfg: TrainConfig, dist: DistInfo, lengths) -> list:
+    """This rank's examples of one step as micro-batches: `grad_accum_steps` of them, each split
+    into `token_chunks` on CPU."""
+    micro_batches = [mine[m * per_rank : (m + 1) * per_rank] for m in range(cfg.grad_accum_steps)]
+    if dist.device.type != "cpu" or cfg.cpu_micro_batch_tokens <= 0 or lengths is None:
+        return micro_batches
+    return [piece for mb in micro_batches for piece in token_chunks(mb, lengths, cfg.cpu_micro_batch_tokens)]
+
+
+def token_chunks(indices: np.ndarray, lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
+    """Consecutive pieces of `indices` whose padded size (examples x longest length, as dynamic
+    padding pads them) is at most `max_tokens`; a piece holds one example at least."""
+    pieces, start, longest = [], 0, 0
+    for i, index in enumerate(indices):
+        grown = max(longest, int(lengths[index]))
+        if i > start and (i - start + 1) * grown > max_tokens:
+            pieces.append(indices[start:i])
+            start, grown = i, int(lengths[index])
+        longest = grown
+    pieces.append(indices[start:])
+    return pieces
+
+
 def _forward_backward(train_model, micro_batches: list[list[dict]], collate, dist: DistInfo, amp) -> float:
-    """Accumulate gradients over the micro-batches (DDP syncs on the last only); the summed mean loss."""
-    total = 0.0
+    """Accumulate gradients over the micro-batches (DDP syncs on the last only); the mean loss.
+
+    Each micro-batch's mean loss is weighted by its share of the examples, so unequal pieces (see
+    `token_chunks`) give the gradient of the whole batch's mean loss."""
+    total, n_examples = 0.0, sum(len(chunk) for chunk in micro_batches)
     for micro, chunk in enumerate(micro_batches):
         batch = to_device(collate(chunk), dist.device)
         last = micro == len(micro_batches) - 1
         sync = train_model.no_sync() if (dist.world_size > 1 and not last) else contextlib.nullcontext()
         with sync, torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = train_model(**batch)["loss"] / len(micro_batches)
+            loss = train_model(**batch)["loss"] * (len(chunk) / n_examples)
             loss.backward()
         total += loss.item()
     return total

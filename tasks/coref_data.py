@@ -2,22 +2,28 @@
 
 Format (Pradhan et al. 2012): `#begin document (NAME); part NNN` ... `#end document`, one token
 per line, a blank line between sentences, the coreference column last: `-`, `_` or empty
-(LitBank) for none, else items `(7` (opens a mention of cluster 7), `7)` (closes the innermost
-open mention of 7) and `(7)` (one-token mention), usually `|`-joined (the scorer's test files
-also run them together: `(1(1`). Items are read left to right; the reference scorer instead
-takes all one-token mentions, then all opens, then all closes of a cell, which differs only for
-a cell like `7)|(7` (it pairs that close with the new open).
+(LitBank) for none, else items `(7` (opens a mention of cluster 7), `7)` (closes the latest open
+mention of 7) and `(7)` (one-token mention), usually `|`-joined (the scorer's test files also run
+them together: `(1(1`).
 
-Columns are tab-separated when a line has tabs (LitBank, whose last field is empty for "no
-mention"; one stray trailing tab is ignored), else whitespace-separated (OntoNotes).
+Reference behaviour followed (conll/reference-coreference-scorers v8.01, lib/CorScorer.pm,
+`GetCoreference`): a cell is read one-token items first, then opens, then closes (see
+`parse_coref_cell`); clusters are numbered by first sight of their label in that order; the
+coreference cell is the last column, and the number of columns may change from line to line (real
+OntoNotes `*_conll` files have one predicate-argument column per predicate of the sentence).
+Columns are tab-separated when a line has tabs (see `split_columns` for trailing empty fields),
+else whitespace-separated (OntoNotes aligns columns with spaces).
 
-Strict: a bracket still open at `#end document`, a close of a cluster with no open mention, a
-document without `#end document`, a column count that changes within the file, or a malformed
-coreference item is a DataError naming the file, the document and the line.
+Stricter than the scorer, because each of these is a real error the scorer would read silently or
+die on: a token line with fewer columns than the file's first line needs (up to the 12 of a full
+CoNLL-2012 line), a coreference cell that is not bracket notation, a bracket still open at
+`#end document`, a close of a cluster with no open mention, a document without `#end document`
+is a DataError naming the file, the document and the line.
 
-Columns used: 0 document id, 3 word (files with at least 5 columns), 9 speaker (files with at
+Columns used: 0 document id, 3 word (lines with at least 5 columns), 9 speaker (lines with at
 least 12 columns, i.e. full CoNLL-2012), last: coreference. Files of 2 to 4 columns (the
-scorer's test cases) have no word column.
+scorer's test cases) have no word column. The genre is the first part of an OntoNotes document
+id (`bc/cctv/00/cctv_0000` -> `bc`).
 """
 
 from __future__ import annotations
@@ -29,18 +35,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spaneval.errors import DataError, SpanevalError
-from spaneval.metrics.coref import score_documents, to_percent
+from spaneval.errors import DataError, SpanevalError, excerpt
+from spaneval.metrics.coref import MAX_REPEATED_MENTIONS, repeated_mentions, score_documents, to_percent
 from spaneval.userfiles import read_text
 
 Span = tuple[int, int]  # inclusive word indices within the document
 Cluster = tuple[Span, ...]
 
 ONTONOTES_GENRES = ("bc", "bn", "mz", "nw", "pt", "tc", "wb")
+# id, part, word number, word, POS, parse, lemma, frameset, sense, speaker, named entities,
+# coreference: a CoNLL-2012 line without predicate-argument columns (each predicate adds one)
+FULL_CONLL_COLUMNS = 12
 _BEGIN = re.compile(r"^#\s*begin document\s*(.*?)\s*$")
 _HEADER = re.compile(r"^\((.*)\);?\s*(?:part\s+(\S+))?$")
 _END = re.compile(r"^#\s*end document")
-_ITEM = re.compile(r"\|?(?:\((\d+)\)|\((\d+)|(\d+)\))")
+_ITEM = r"(?:\(\d+\)|\(\d+|\d+\)|\(\d+\+\d\))"
+_CELL = re.compile(rf"{_ITEM}(?:\|?{_ITEM})*")  # items, `|`-joined or run together: `(1(1`
+_DOUBLE_ANTECEDENT = re.compile(r"(\(\d+\+\d\))")  # as the scorer's pattern: one digit after +
+_SINGLE = re.compile(r"\((\d+)\)")
+_OPEN = re.compile(r"\((\d+)")
+_CLOSE = re.compile(r"(\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -87,31 +101,42 @@ def parse_coref_cell(
 ) -> list[tuple[int, Span | None]]:
     """Mentions completed at `word` by one coreference cell, as (cluster label, span).
 
-    An opening bracket yields (label, None), so callers can order clusters by first appearance
-    of their label, as the reference scorer does. `open_spans` maps cluster label -> stack of
+    Read as the reference scorer's `GetCoreference` does: drop double-antecedent items `(1+2)`,
+    then take every one-token item `(7)`, then every open `(7`, then every close `7)`, each kind
+    leftmost first, cutting each item out of the cell as it is read. So in `4)|(4` the close
+    pairs with the open on the same word (a one-word mention), and the mention opened earlier
+    stays open. An open yields (label, None), so callers can order clusters by first sight of
+    their label, as the scorer numbers its entities. `open_spans` maps cluster label -> stack of
     start words and is updated in place. `where` names the file, document and line for errors.
     """
     if cell in ("-", "_", ""):
         return []
-    done: list[tuple[int, Span | None]] = []
-    pos = 0
-    while pos < len(cell):
-        match = _ITEM.match(cell, pos)
-        if match is None or (pos == 0 and cell.startswith("|")):
-            raise ValueError(f"{where}: malformed coreference cell {cell!r} at character {pos}")
-        pos = match.end()
-        single, opening, closing = match.groups()
-        if single is not None:
-            done.append((int(single), (word, word)))
-        elif opening is not None:
-            open_spans.setdefault(int(opening), []).append(word)
-            done.append((int(opening), None))
-        else:
-            stack = open_spans.get(int(closing))
-            if not stack:
-                raise ValueError(f"{where}: cluster {closing} is closed but has no open mention")
-            done.append((int(closing), (stack.pop(), word)))
+    if not _CELL.fullmatch(cell):
+        raise ValueError(f"{where}: malformed coreference cell {excerpt(cell)}")
+    rest = _cut_all(_DOUBLE_ANTECEDENT, cell, [])
+    singles: list[str] = []
+    opens: list[str] = []
+    closes: list[str] = []
+    rest = _cut_all(_CLOSE, _cut_all(_OPEN, _cut_all(_SINGLE, rest, singles), opens), closes)
+    done: list[tuple[int, Span | None]] = [(int(label), (word, word)) for label in singles]
+    for label in map(int, opens):
+        open_spans.setdefault(label, []).append(word)
+        done.append((label, None))
+    for label in map(int, closes):
+        stack = open_spans.get(label)
+        if not stack:
+            raise ValueError(f"{where}: cluster {label} is closed but has no open mention")
+        done.append((label, (stack.pop(), word)))
     return done
+
+
+def _cut_all(pattern: re.Pattern, text: str, found: list[str]) -> str:
+    """Cut the leftmost match of `pattern` out of `text` until none is left (Perl's
+    `while (s/PATTERN//)`), appending each match's group to `found`."""
+    while match := pattern.search(text):
+        found.append(match.group(1))
+        text = text[: match.start()] + text[match.end() :]
+    return text
 
 
 class _DocBuilder:
@@ -130,13 +155,13 @@ class _DocBuilder:
         self.labels: dict[int, list[Span]] = {}
 
     def where(self, line_no: int) -> str:
-        return f"document {self.name!r} part {self.part}, line {line_no}"
+        return f"document {excerpt(self.name)} part {self.part}, line {line_no}"
 
     def add_token(self, columns: list[str], line_no: int) -> None:
         word = len(self.words)
         n = len(columns)
         self.words.append(columns[3] if n >= 5 else "_")
-        self.speakers.append(columns[9] if n >= 12 else "_")
+        self.speakers.append(columns[9] if n >= FULL_CONLL_COLUMNS else "_")
         self.rows.append(tuple(columns[:-1]))
         for label, span in parse_coref_cell(columns[-1], word, self.open_spans, self.where(line_no)):
             spans = self.labels.setdefault(label, [])
@@ -171,12 +196,24 @@ class _DocBuilder:
 
 
 def split_columns(line: str) -> list[str]:
-    """Tab-separated fields when the line has tabs (LitBank leaves the last one empty for "no
-    mention"), else whitespace-separated fields (OntoNotes aligns columns with spaces)."""
+    """Tab-separated fields when the line has tabs, else whitespace-separated fields (OntoNotes
+    aligns columns with spaces).
+
+    Trailing empty tab fields after a bracket cell are dropped, as Perl's `split(/\t/)` in the
+    reference scorer drops them (a stray tab after the cell); after any other field one empty
+    field stays as the coreference cell, meaning no mention (LitBank leaves it empty after a `_`
+    column, which the scorer reads instead, also as no mention).
+    """
     line = line.rstrip("\r\n")
-    if "\t" in line:
-        return [field.strip() for field in line.split("\t")]
-    return line.split()
+    if "\t" not in line:
+        return line.split()
+    fields = [field.strip() for field in line.split("\t")]
+    filled = len(fields)
+    while filled and not fields[filled - 1]:
+        filled -= 1
+    if filled == len(fields) or (filled and _CELL.fullmatch(fields[filled - 1])):
+        return fields[:filled]
+    return fields[: filled + 1]
 
 
 def read_conll(path: str | Path) -> list[CorefDocument]:
@@ -192,7 +229,7 @@ def read_conll(path: str | Path) -> list[CorefDocument]:
 def _parse_lines(lines: Sequence[str], path: str) -> list[CorefDocument]:
     docs: list[CorefDocument] = []
     current: _DocBuilder | None = None
-    n_columns: int | None = None
+    required: int | None = None  # fewest columns a token line may have, set by the first one
     for line_no, raw in enumerate(lines, start=1):
         line = raw.strip()
         begin = _BEGIN.match(line)
@@ -211,16 +248,14 @@ def _parse_lines(lines: Sequence[str], path: str) -> list[CorefDocument]:
         elif current is None:
             raise ValueError(f"line {line_no}: text outside a #begin document / #end document block")
         elif line.startswith("#"):
-            raise ValueError(f"{current.where(line_no)}: unexpected comment line {line!r}")
+            raise ValueError(f"{current.where(line_no)}: unexpected comment line {excerpt(line)}")
         else:
             columns = split_columns(raw)
-            n_columns = n_columns or len(columns)
-            if len(columns) == n_columns + 1 and not columns[-1]:
-                columns.pop()  # a stray trailing tab (the scorer's own test files have some)
-            if len(columns) != n_columns or len(columns) < 2:
+            required = required or min(max(len(columns), 2), FULL_CONLL_COLUMNS)
+            if len(columns) < required:
                 raise ValueError(
-                    f"{current.where(line_no)}: {len(columns)} columns, expected {n_columns} "
-                    "(column count must not change within a file, at least 2)"
+                    f"{current.where(line_no)}: {len(columns)} columns, expected at least {required} (as "
+                    f"the file's first token line; a full CoNLL-2012 line has {FULL_CONLL_COLUMNS} or more)"
                 )
             current.add_token(columns, line_no)
     if current is not None:
@@ -234,8 +269,10 @@ def coref_column(n_words: int, clusters: Iterable[Iterable[Span]]) -> list[str]:
     """The coreference cell of every word for `clusters` (cluster i gets label i).
 
     Per word: closes of mentions that started earlier (innermost first), then opens of mentions
-    that end later (outermost first), then one-word mentions, so reading left to right restores
-    exactly these spans.
+    that end later (outermost first), then one-word mentions. The reference scorer's reading
+    (`parse_coref_cell`) restores exactly these spans unless two mentions of one cluster meet on
+    a word, `(a, w)` and `(w, c)`: no cell can say that to the scorer, which pairs the close at
+    `w` with the open at `w`.
     """
     closes: list[list[tuple[int, str]]] = [[] for _ in range(n_words)]
     opens: list[list[tuple[int, str]]] = [[] for _ in range(n_words)]
@@ -336,6 +373,14 @@ def score_conll_files(key_path: str, response_path: str) -> dict:
     "documents": the number of documents scored.
     """
     pairs = pair_documents(read_conll(key_path), read_conll(response_path), str(key_path), str(response_path))
+    repeated = sum(repeated_mentions(k.clusters, r.clusters) for k, r in pairs)
+    if repeated > MAX_REPEATED_MENTIONS:
+        raise DataError(
+            response_path,
+            None,
+            f"{repeated} repeated mentions (response mentions that repeat an earlier one); the "
+            f"reference scorer v8.01 refuses to score more than {MAX_REPEATED_MENTIONS}: fix the output",
+        )
     scores = score_documents((k.clusters, r.clusters) for k, r in pairs)
     return {**to_percent(scores), "documents": len(pairs), "warnings": _word_mismatches(pairs, response_path)}
 
@@ -392,7 +437,7 @@ def litbank_split_files(root: Path, fold: int, split: str) -> list[Path]:
             continue
         path = root / "conll" / (Path(line.strip()).stem + ".conll")
         if not path.is_file():
-            raise DataError(ids_path, f"line {line_no}", f"no CoNLL file {path} for {line.strip()!r}")
+            raise DataError(ids_path, f"line {line_no}", f"no CoNLL file {path} for {excerpt(line.strip())}")
         files.append(path)
     return files
 

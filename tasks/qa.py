@@ -126,8 +126,6 @@ class QATask:
         examples, warnings = reader(path)
         if not examples:
             raise SpanevalError(f"{path}: no questions found")
-        for w in warnings[:20]:
-            print(f"[spaneval] warning: {w}")
         return _limit(
             DataSplit(examples, source, str(path), file_fingerprint(path), None, tuple(warnings)), limit
         )

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from spaneval.errors import DataError
+from spaneval.errors import DataError, excerpt
 from spaneval.metrics import qa_analysis, squad
 from spaneval.userfiles import parse_json, read_text
 
@@ -41,6 +41,14 @@ class QAExample:
     question: str
     answers: tuple[Answer, ...]
     is_impossible: bool
+    # The texts scored against when they are not the answers' texts: MRQA's `answers` field, the
+    # only gold of the official MRQA evaluation (`answers` above also holds detected spans).
+    scored_texts: tuple[str, ...] | None = None
+
+    @property
+    def gold_texts(self) -> tuple[str, ...]:
+        """The gold texts of the official metric (max over them per question)."""
+        return self.scored_texts if self.scored_texts is not None else tuple(a.text for a in self.answers)
 
 
 def _where(title: object, qid: object = None) -> str:
@@ -101,9 +109,9 @@ class _Reader:
         if pos == start:
             return Answer(text, start)
         if pos is not None:
-            self.warn(where, f"answer {text!r} is not at answer_start {start}; using offset {pos}")
+            self.warn(where, f"answer {excerpt(text)} is not at answer_start {start}; using offset {pos}")
             return Answer(text, pos)
-        problem = f"answer {text!r} (answer_start {start}) does not occur in the context"
+        problem = f"answer {excerpt(text)} (answer_start {start}) does not occur in the context"
         return self.unlocated(text, where, problem)
 
     def unlocated(self, text: str, where: str, problem: str) -> Answer | None:
@@ -201,10 +209,12 @@ def _mrqa_span_answers(r: _Reader, qa: dict, context: str, where: str) -> list[A
         for span in _field(detected, "char_spans", list, r.path, f"{where}, detected answer {d}"):
             ok = isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)
             if not ok or not 0 <= span[0] <= span[1] < len(context):
-                raise DataError(r.path, where, f"char_span {span!r} is not [start, end] inside the context")
+                problem = f"char_span {excerpt(span)} is not [start, end] inside the context"
+                raise DataError(r.path, where, problem)
             text = context[span[0] : span[1] + 1]  # MRQA char spans are inclusive
             if detected.get("text") not in (None, text):
-                r.warn(where, f"detected answer {detected['text']!r} differs from its span {text!r}")
+                shown = excerpt(detected["text"])
+                r.warn(where, f"detected answer {shown} differs from its span {excerpt(text)}")
             if Answer(text, span[0]) not in answers:
                 answers.append(Answer(text, span[0]))
     return answers
@@ -215,15 +225,18 @@ def _mrqa_question(r: _Reader, qa: object, title: str, context: str) -> QAExampl
     where = _where(title, qid)
     question = _field(qa, "question", str, r.path, where)
     answers = _mrqa_span_answers(r, qa, context, where)
+    texts = _field(qa, "answers", list, r.path, where)
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise DataError(
+            r.path, where, "'answers' must be a non-empty list of strings (the gold it is scored on)"
+        )
     located = {a.text for a in answers}
-    for text in _field(qa, "answers", list, r.path, where):
-        if isinstance(text, str) and text not in located:
+    for text in texts:
+        if text not in located:
             found = occurrences(context, text)
             answers.append(Answer(text, found[0] if found else -1))
             located.add(text)
-    if not answers:
-        raise DataError(r.path, where, "question has no answers")
-    return QAExample(qid, title, context, question, tuple(answers), False)
+    return QAExample(qid, title, context, question, tuple(answers), False, tuple(texts))
 
 
 def read_mrqa(path: str | Path) -> tuple[list[QAExample], list[str]]:
@@ -231,6 +244,8 @@ def read_mrqa(path: str | Path) -> tuple[list[QAExample], list[str]]:
 
     Answers: one per distinct `detected_answers[*].char_spans` entry (positioned, used as labels),
     then each `answers` string not already covered, at its first occurrence or -1 (text only).
+    Scoring uses the `answers` strings only (`QAExample.gold_texts`), as the official MRQA
+    evaluation (mrqa_official_eval.py) does: a detected span's text may differ from them.
     The title is the header's dataset name.
     """
     path = Path(path)
@@ -269,7 +284,7 @@ def _score_rows(examples: list[QAExample], preds: dict, na_probs: dict | None, v
     score = squad.score_v2 if version_2 else squad.score_v1
     rows = []
     for ex in examples:
-        gold = [a.text for a in ex.answers]
+        gold = list(ex.gold_texts)
         answered = ex.qid in preds
         exact, f1 = score(gold, preds[ex.qid]) if answered else (0, 0.0)
         row = {"id": ex.qid, "exact": exact, "f1": f1, "has_answer": bool(gold)}

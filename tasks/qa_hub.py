@@ -45,4 +45,12 @@ def _mrqa_row(row: dict) -> QAExample:
     answers = [
         Answer(row["context"][s["start"][0] : s["end"][0] + 1], s["start"][0]) for s in spans if s["start"]
     ] or [Answer(t, -1) for t in row["answers"]]
-    return QAExample(row["qid"], row["subset"], row["context"], row["question"], tuple(answers), False)
+    return QAExample(
+        row["qid"],
+        row["subset"],
+        row["context"],
+        row["question"],
+        tuple(answers),
+        False,
+        tuple(row["answers"]),
+    )

@@ -42,7 +42,7 @@ def score_examples(
 
 
 def _row(ex: Any, pred: Any, version_2: bool, threshold: float) -> dict[str, Any]:
-    gold_texts = [a.text for a in ex.answers]
+    gold_texts = list(ex.gold_texts)
     span_text = pred.span_text if pred is not None else ""
     null_diff = float(pred.null_score_diff) if (pred is not None and version_2) else float("-inf")
     final = "" if (version_2 and null_diff > threshold) else span_text

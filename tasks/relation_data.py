@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from spaneval.errors import DataError
+from spaneval.errors import DataError, excerpt
 from spaneval.metrics import relation as rel_metrics
 from spaneval.userfiles import read_json, read_text
 
@@ -114,7 +114,7 @@ def _check_field_types(rec: dict, path: Path, rid: object) -> None:
         if name not in rec:
             raise DataError(path, rid, f"missing field {name!r}")
         if not isinstance(rec[name], tp) or (tp is int and isinstance(rec[name], bool)):
-            raise DataError(path, rid, f"field {name!r} should be {tp.__name__}, got {rec[name]!r}")
+            raise DataError(path, rid, f"field {name!r} should be {tp.__name__}, got {excerpt(rec[name])}")
     if not rec["token"] or not all(isinstance(t, str) for t in rec["token"]):
         raise DataError(path, rid, "field 'token' should be a non-empty list of strings")
 
@@ -132,7 +132,8 @@ def validate_spans(n_tokens: int, subj: tuple[int, int], obj: tuple[int, int], p
 
 def _check_inventory(value: str, known: tuple[str, ...], what: str, path, rid, hint: str = "") -> None:
     if value not in known:
-        raise DataError(path, rid, f"unknown {what} {value!r}; expected one of {', '.join(known)}.{hint}")
+        problem = f"unknown {what} {excerpt(value)}; expected one of {', '.join(known)}.{hint}"
+        raise DataError(path, rid, problem)
 
 
 def tacred_example(rec: object, path: Path, labels: tuple[str, ...]) -> RelationExample:
@@ -280,7 +281,7 @@ def semeval_example(lineno: int, lines: list[str], path: Path) -> RelationExampl
     label = lines[1]
     if label not in SEMEVAL_LABELS:
         raise DataError(
-            path, sent_id, f"unknown relation {label!r}; expected one of {', '.join(SEMEVAL_LABELS)}"
+            path, sent_id, f"unknown relation {excerpt(label)}; expected one of {', '.join(SEMEVAL_LABELS)}"
         )
     tokens, e1, e2 = parse_semeval_markup(quoted[1:-1], path, sent_id)
     # e1 is the subject and e2 the object: the label itself carries the direction
@@ -318,12 +319,12 @@ def read_semeval_answers(path: str | Path, allow_unknown: bool = False) -> dict[
             continue
         sent_id, sep, label = line.rstrip("\r\n").partition("\t")
         if not sep or not sent_id.strip().isdigit():
-            raise DataError(path, f"line {n}", f"expected ID<TAB>LABEL, got {line!r}")
+            raise DataError(path, f"line {n}", f"expected ID<TAB>LABEL, got {excerpt(line)}")
         if label not in SEMEVAL_LABELS:
             hint = (
                 " (labels need a direction, e.g. 'Cause-Effect(e1,e2)')" if label in SEMEVAL_RELATIONS else ""
             )
-            raise DataError(path, f"line {n}", f"unknown relation {label!r}{hint}")
+            raise DataError(path, f"line {n}", f"unknown relation {excerpt(label)}{hint}")
         sent_id = sent_id.strip()
         if sent_id in out:
             raise DataError(path, f"line {n}", f"repeated id {sent_id}")
@@ -395,7 +396,7 @@ def score_tacred_files(data_path: str, predictions_path: str, patch_path: str | 
             raise DataError(
                 predictions_path,
                 ex_id if Path(predictions_path).suffix.lower() == ".json" else f"line {n}",
-                f"unknown relation {label!r}",
+                f"unknown relation {excerpt(label)}",
             )
     predictions = [by_id[ex.id] for ex in examples]
     result = rel_metrics.tacred_score([ex.label for ex in examples], predictions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,7 @@ from tasks.coref_data import (
     segment_bounds,
 )
 
+REFERENCE = Path(__file__).parent / "data" / "coref_reference"
 GOOD = """#begin document (bc/cctv/00/cctv_0001); part 000
 bc/cctv/00/cctv_0001 0 0 Mary NNP - - - - Speaker#1 * (0|(1
 bc/cctv/00/cctv_0001 0 1 Smith NNP - - - - Speaker#1 * 1)
@@ -72,8 +74,10 @@ def test_items_without_pipes_and_tab_separated_litbank_style(tmp_path):
         ("#begin document (d); part 0\nd 0 0 a 1)\n#end document\n", "cluster 1 is closed but has no open"),
         ("#begin document (d); part 0\nd 0 0 a (1)\n", "no #end document"),
         ("#begin document (d); part 0\nd 0 0 a -\n#begin document (e); part 0\n", "before #end document"),
-        ("#begin document (d); part 0\nd 0 0 a -\nd 0 1 b c -\n#end document\n", "6 columns, expected 5"),
+        ("#begin document (d); part 0\nd 0 0 a -\nd 0 1 -\n#end document\n", "4 columns, expected at least"),
+        (GOOD.replace("Speaker#2 * (2)", "(2)"), "line 9: 10 columns, expected at least 12"),
         ("#begin document (d); part 0\nd 0 0 a (x)\n#end document\n", "malformed coreference cell"),
+        ("#begin document (d); part 0\nd 0 0 a (1+23)\n#end document\n", "malformed coreference cell"),
         ("d 0 0 a -\n", "outside a #begin document"),
         ("#end document\n", "without #begin document"),
     ],
@@ -86,6 +90,13 @@ def test_malformed_files_name_file_document_and_line(tmp_path, text, message):
     assert "bad.conll" in str(err.value)
 
 
+def test_malformed_cell_is_quoted_as_a_short_excerpt(tmp_path):
+    cell = "(1)" + "x" * 5000
+    with pytest.raises(DataError) as err:
+        read_conll(write(tmp_path, f"#begin document (d); part 0\nd 0 0 a {cell}\n#end document\n"))
+    assert len(str(err.value)) < 300 and "5,003 characters" in str(err.value)
+
+
 def test_error_names_document_and_line(tmp_path):
     path = write(tmp_path, "#begin document (story); part 0\nd 0 0 a -\nd 0 1 b 7)\n#end document\n")
     with pytest.raises(DataError, match=r"document 'story' part 0, line 3"):
@@ -95,6 +106,61 @@ def test_error_names_document_and_line(tmp_path):
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         read_conll(tmp_path / "nope.conll")
+
+
+def test_genuine_ontonotes_layout_varying_columns_and_parts():
+    """Space-aligned, 12 to 17 columns per sentence, two parts of one document plus another."""
+    docs = read_conll(REFERENCE / "ontonotes_style.key")
+    assert [(d.name, d.part, d.genre) for d in docs] == [
+        ("bc/cctv/00/cctv_0000", "000", "bc"),
+        ("bc/cctv/00/cctv_0000", "001", "bc"),
+        ("nw/wsj/00/wsj_0020", "000", "nw"),
+    ]
+    first, second, wsj = docs
+    assert first.words[:3] == ("In", "the", "summer") and first.sentence_ends == (19, 23)
+    assert first.speakers[0] == "Speaker#1" and second.speakers[0] == "Speaker#2"
+    assert wsj.speakers is None  # "-" throughout
+    assert first.clusters == (((1, 4),), ((6, 16), (19, 19)), ((9, 9),))
+    assert {len(row) for row in first.rows} == {11, 13}  # 2 predicate columns, then none
+
+
+@pytest.mark.parametrize(
+    ("cells", "clusters"),
+    [
+        # a close and an open of the same cluster on one word: the close takes the new open
+        (["(4", "4)|(4", "4)"], [[(1, 1), (0, 2)]]),
+        # one cell opening several clusters, run together: clusters numbered in cell order
+        (["(3(4(5", "4)|(4", "5)", "4)|3)"], [[(0, 3)], [(1, 1), (0, 3)], [(0, 2)]]),
+        # one-token items are read before closes, whatever their place in the cell
+        (["(1", "1)|(1)|(2)"], [[(1, 1), (0, 1)], [(1, 1)]]),
+        (["(7+1)|(2)"], [[(0, 0)]]),  # a double antecedent is dropped, as the scorer does
+    ],
+)
+def test_cells_read_as_the_reference_scorer(cells, clusters):
+    from tasks.coref_data import _DocBuilder
+
+    builder = _DocBuilder("(d); part 0", "mem", 1)
+    for w, cell in enumerate(cells):
+        builder.add_token(["d", "0", str(w), f"w{w}", cell], w + 2)
+    assert [list(c) for c in builder.finish(99).clusters] == clusters
+
+
+def _reference_cases():
+    return json.loads((REFERENCE / "expected.json").read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.mark.parametrize("case", _reference_cases(), ids=lambda c: c["response"])
+def test_scores_equal_the_recorded_reference_scorer(case):
+    """tests/data/coref_reference/expected.json holds perl scorer.pl v8.01 outputs on these files."""
+    key, response = REFERENCE / case["key"], REFERENCE / case["response"]
+    if "refused" in case:
+        with pytest.raises(DataError, match="11 repeated mentions"):
+            score_conll_files(key, response)
+        return
+    scores = score_conll_files(key, response)
+    for metric, sides in case["metrics"].items():
+        for side, (num, den) in sides.items():
+            assert scores[metric][side] == pytest.approx(100 * num / den, abs=1e-4), f"{metric} {side}"
 
 
 def test_writer_keeps_columns_and_round_trips(tmp_path):

@@ -25,25 +25,6 @@ from tasks.coref_data import pair_documents, read_conll
 
 TOL = 1e-4
 
-# Entries of scorer-conformance/expected.json that do not come from active assertions of the
-# reference test suite (conll/reference-coreference-scorers, test/CorefMetricTestConfig.pm):
-# B1/C1 muc+bcub and D1/E1 ceafm+ceafe+blanc are `#`-commented-out [1, 1, 1] placeholders there,
-# and the A8 lea value is the suite's A10 lea value (the LEA tests have A10, not A8). In their
-# place we check values derived by hand from the case files (recall, precision).
-HAND_CHECKED = {
-    ("B1", "muc"): (1 / 3, 1 / 3),  # key links 1+2, response links 2+1, one correct link
-    # per response mention: |R∩K|/|K| and |R∩K|/|R|; the twinless (54,58) adds 0 to both
-    ("B1", "bcub"): ((1 / 3 + 1 / 2 + 2 / 3 + 2 / 3) / 5, (1 / 3 + 1 / 3 + 0 + 1 + 1) / 5),
-    ("C1", "muc"): (2 / 4, 2 / 4),
-    ("C1", "bcub"): ((1 / 3 + 1 / 2 + 2 / 3 + 2 / 3 + 1 + 1) / 7, (1 / 3 + 1 / 3 + 0 + 1 + 1 + 1 + 1) / 7),
-    ("D1", "ceafm"): (10 / 12, 10 / 12),  # 5 + 5 mentions aligned
-    ("D1", "ceafe"): ((1 + 10 / 12) / 3, (1 + 10 / 12) / 2),
-    ("E1", "ceafm"): (7 / 12, 7 / 12),
-    ("E1", "ceafe"): ((2 * 5 / 15 + 1) / 3, (2 * 5 / 15 + 1) / 2),
-    ("A8", "lea"): ((1 + 2 + 0) / 6, (1 + 3 * (1 / 3) + 0 + 0) / 7),  # as A4 and A7, repeat dropped
-}
-PLACEHOLDER_ONLY = {("D1", "blanc"), ("E1", "blanc")}  # no hand value: checked not to be perfect
-
 
 def _cases(shared_data):
     root = shared_data / "coref" / "scorer-conformance"
@@ -57,6 +38,8 @@ def _score_case(root, case):
 
 
 def test_conformance_all_36_cases(shared_data):
+    """Every value of expected.json: the reference test suite's, and reference scorer v8.01
+    output where the suite leaves [1, 1, 1] placeholders (B1, C1, D1, E1)."""
     root, cases = _cases(shared_data)
     assert len(cases) == 36
     assert sum("lea" in c["expected"] for c in cases) == 34
@@ -64,30 +47,11 @@ def test_conformance_all_36_cases(shared_data):
     for case in cases:
         scores = _score_case(root, case)
         for metric, expected in case["expected"].items():
-            got = scores[metric]
-            where = f"{case['id']} {metric}"
-            if (case["id"], metric) in HAND_CHECKED:
-                recall, precision = HAND_CHECKED[case["id"], metric]
-                assert got["recall"] == pytest.approx(recall, abs=TOL), where
-                assert got["precision"] == pytest.approx(precision, abs=TOL), where
-            elif (case["id"], metric) in PLACEHOLDER_ONLY:
-                assert got["f1"] < 1.0, where  # the response differs from the key
-            else:
-                for field in ("recall", "precision", "f1"):
-                    assert got[field] == pytest.approx(expected[field], abs=TOL), f"{where} {field}"
-            checked += 1
-    assert checked == sum(len(c["expected"]) for c in cases)
-
-
-def test_known_data_errors_still_present(shared_data):
-    """If expected.json gets fixed, this fails: then drop HAND_CHECKED / PLACEHOLDER_ONLY."""
-    _, cases = _cases(shared_data)
-    by_id = {c["id"]: c["expected"] for c in cases}
-    for case_id, metric in (*HAND_CHECKED, *PLACEHOLDER_ONLY):
-        if case_id == "A8":
-            assert by_id["A8"]["lea"]["recall"] == pytest.approx(1 / 6)
-        else:
-            assert by_id[case_id][metric] == {"recall": 1.0, "precision": 1.0, "f1": 1.0}
+            for field in ("recall", "precision", "f1"):
+                where = f"{case['id']} {metric} {field}"
+                assert scores[metric][field] == pytest.approx(expected[field], abs=TOL), where
+                checked += 1
+    assert checked == 3 * sum(len(c["expected"]) for c in cases)
 
 
 def test_perfect_response_scores_one():

@@ -114,6 +114,37 @@ def test_read_mrqa(tmp_path):
     (ex,), warnings = read_mrqa(path)
     assert warnings == [] and ex.title == "SQuAD" and ex.qid == "m1"
     assert ex.answers == (Answer("Broncos", 4), Answer("Broncos", 35), Answer("the Broncos team", -1))
+    assert ex.gold_texts == ("Broncos", "the Broncos team")
+
+
+def test_mrqa_scores_against_answers_only_and_trains_on_detected_spans(tmp_path):
+    """The official MRQA evaluation takes its gold from `answers`; a detected span's text that is
+    not among them is a training label, not a correct answer."""
+    from tasks.qa_decode import QAPrediction
+    from tasks.qa_scoring import score_examples
+    from tasks.qa_windows import _answer_chars
+
+    qa = {
+        "qid": "m2",
+        "question": "who won in 2016?",
+        "answers": ["The Broncos"],
+        "detected_answers": [{"text": "Broncos won", "char_spans": [[35, 45]]}],
+    }
+    path = _mrqa(tmp_path, [{"header": {"dataset": "NewsQA"}}, {"context": CONTEXT, "qas": [qa]}])
+    (ex,), _ = read_mrqa(path)
+    assert ex.gold_texts == ("The Broncos",)
+    assert _answer_chars(ex) == (35, 46)  # the training label: the detected span
+    pred = QAPrediction("m2", "Broncos won", "Broncos won", 35, 46, 1.0, None)
+    scores = score_examples([ex], [pred], version_2=False, na_threshold=None)
+    assert scores.metrics["exact_match"] == 0.0  # was 100 with the detected text as gold
+    assert scores.metrics["f1"] == pytest.approx(100 * 2 / 3)
+    assert scores.breakdowns["f1_by_answer_length"]["2"]["count"] == 1  # bucketed by "The Broncos"
+
+
+def test_mrqa_answers_must_be_strings(tmp_path):
+    qa = {"qid": "m", "question": "?", "answers": [], "detected_answers": [{"char_spans": [[4, 10]]}]}
+    with pytest.raises(DataError, match="'answers' must be a non-empty list of strings"):
+        read_mrqa(_mrqa(tmp_path, [{"header": {}}, {"context": CONTEXT, "qas": [qa]}]))
 
 
 def test_read_mrqa_errors(tmp_path):

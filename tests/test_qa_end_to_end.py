@@ -48,6 +48,7 @@ def test_record_has_everything_needed_to_reproduce(squad_run):
     assert record["model"]["tokenizer"]["do_lower_case"] is False
     assert record["config"]["task"]["max_seq_len"] == 192 and record["config"]["train"]["batch_size"] == 8
     assert record["training"]["steps"] == math.ceil(record["training"]["train_features"] / 8)
+    assert 50 < record["peak_rss_mb"] < 64_000  # resident MB of the run's process
     env = record["environment"]
     assert env["torch"] and env["transformers"] and env["device"] == "cpu" and env["num_processes"] == 1
     assert record["wall_s"] > 0 and "run squad" in record["command"]
@@ -172,6 +173,7 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     assert main(["run", "--resume", str(run_dir)]) == 0
     [record] = _records(tmp_path)
     assert record["training"]["steps"] == math.ceil(record["training"]["train_features"] / 8)
+    assert 50 < record["peak_rss_mb"] < 64_000  # resident MB of the run's process
     assert main(["run", "--resume", str(run_dir)]) == 2  # a finished run is not resumed twice
 
 
@@ -199,3 +201,42 @@ def test_torchrun_two_processes_gloo(tmp_path):
     [record] = _records(tmp_path)  # only rank 0 writes
     assert record["environment"]["num_processes"] == 2
     assert record["training"]["steps"] == math.ceil(record["training"]["train_features"] / 8)
+    assert 50 < record["peak_rss_mb"] < 64_000  # resident MB of the run's process
+
+
+def _mrqa_from_bundled_dev(path: Path, n_questions: int) -> None:
+    """The bundled SQuAD dev sample as an MRQA jsonl file; the first detected answer's `text`
+    disagrees with its span, which the reader reports as a warning."""
+    squad = json.loads((Path(__file__).parents[1] / "spaneval/data/squad/dev-sample.json").read_text())
+    lines = [{"header": {"dataset": "SQuAD", "split": "dev"}}]
+    for paragraph in (p for article in squad["data"] for p in article["paragraphs"]):
+        qas = []
+        for qa in paragraph["qas"][: n_questions - sum(len(x["qas"]) for x in lines[1:])]:
+            a = qa["answers"][0]
+            span = [a["answer_start"], a["answer_start"] + len(a["text"]) - 1]
+            detected = {"text": a["text"], "char_spans": [span]}
+            qas.append(
+                {
+                    "qid": qa["id"],
+                    "question": qa["question"],
+                    "answers": [a["text"]],
+                    "detected_answers": [detected],
+                }
+            )
+        if qas:
+            lines.append({"context": paragraph["context"], "qas": qas})
+    lines[1]["qas"][0]["detected_answers"][0]["text"] = "not the span"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+def test_run_mrqa_prints_each_data_warning_once(tmp_path, capsys):
+    data = tmp_path / "dev.jsonl"
+    _mrqa_from_bundled_dev(data, 24)
+    quick = ["max_train_examples=24", "max_eval_examples=24", "max_seq_len=128", "epochs=1", "batch_size=8"]
+    assert (
+        main(["run", "mrqa", "--model", "tiny", "--data", str(data), "--output", str(tmp_path), *quick]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.count("differs from its span") == 1, out
+    [record] = _records(tmp_path)
+    assert record["data"]["train"]["warnings"] == record["data"]["eval"]["warnings"] == 1

@@ -68,7 +68,7 @@ def test_mrqa_rows_take_detected_spans_of_the_chosen_subset(monkeypatch):
             "subset": "NewsQA",
             "context": ctx,
             "question": "Where?",
-            "answers": ["Paris"],
+            "answers": ["in Paris"],
             "detected_answers": {"text": ["Paris"], "char_spans": [{"start": [25], "end": [29]}]},
         },
         {
@@ -83,6 +83,7 @@ def test_mrqa_rows_take_detected_spans_of_the_chosen_subset(monkeypatch):
     install_fake_datasets(monkeypatch, rows)
     [ex], _ = load_hub_split("mrqa-workshop/mrqa", None, "validation", "NewsQA")
     assert ex.qid == "m1" and [(a.text, a.start) for a in ex.answers] == [("Paris", 25)]
+    assert ex.gold_texts == ("in Paris",)  # scored as the official MRQA evaluation: `answers` only
 
 
 def test_hub_data_offline_fails_fast_with_a_way_out(monkeypatch, tmp_path, capsys):

@@ -210,3 +210,22 @@ def test_semeval_named_sources(bundled):
     assert dev.path.endswith("test.txt") and "no dev split" in dev.warnings[0]
     with pytest.raises(DataError, match="not found"):
         rel.SEMEVAL2010.load("/nonexistent/semeval", "train", rel.SemevalConfig())
+
+
+def test_a_fewrel_file_read_as_semeval_is_quoted_as_a_short_excerpt(tmp_path):
+    """FewRel is one JSON line of megabytes; the error quotes its start, not all of it."""
+    record = {"tokens": ["Merpati", "flight", "106", "departed", "Jakarta"], "h": ["merpati", "Q1", [[0]]]}
+    path = tmp_path / "fewrel_val.json"
+    path.write_text(json.dumps({f"P{i}": [record] * 2000 for i in range(20)}))
+    for read in (data.read_semeval_answers, data.read_semeval_release):
+        with pytest.raises(DataError) as err:
+            read(path)
+        assert len(str(err.value)) < len(str(path)) + 200, str(err.value)[:300]
+
+
+def test_long_record_names_are_cut():
+    from spaneval.errors import excerpt
+
+    assert excerpt("short") == "'short'"
+    assert excerpt("x" * 1000) == f"{'x' * 60!r}... (1,000 characters)"
+    assert len(str(DataError("f.json", "y" * 10_000, "bad"))) < 120

@@ -1,5 +1,6 @@
 """The fine-tuning loop: deterministic order, exact resume after an interrupt, NaN stop, batch checks."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from spaneval.train import (
     TrainConfig,
     batch_indices,
     finetune,
+    token_chunks,
     total_steps,
 )
 from tasks.base import default_param_groups
@@ -156,27 +158,64 @@ def test_batch_size_must_split_over_accumulation():
         train(Path("/nonexistent"), TrainConfig(batch_size=10, grad_accum_steps=4))
 
 
+def _weights_without_dropout(
+    tmp: Path, cfg: TrainConfig, lengths: np.ndarray | None = None, forward_sizes: list | None = None
+) -> torch.Tensor:
+    torch.manual_seed(0)
+    model = Regressor()
+    model.drop.p = 0.0
+
+    def counting_collate(chunk):
+        if forward_sizes is not None:
+            forward_sizes.append(len(chunk))
+        return collate(chunk)
+
+    finetune(
+        model,
+        features(),
+        counting_collate,
+        default_param_groups(model, 0.05, 0.0),
+        cfg,
+        dist=CPU,
+        seed=3,
+        checkpoint_dir=tmp,
+        lengths=lengths,
+    )
+    return model.lin.weight.detach()
+
+
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     big = TrainConfig(learning_rate=0.05, batch_size=8, max_steps=3, log_every_steps=100)
     acc = TrainConfig(learning_rate=0.05, batch_size=8, max_steps=3, grad_accum_steps=2, log_every_steps=100)
+    assert torch.allclose(
+        _weights_without_dropout(tmp_path / "big", big),
+        _weights_without_dropout(tmp_path / "acc", acc),
+        atol=1e-6,
+    )
 
-    def no_dropout(model_cfg):
-        torch.manual_seed(0)
-        model = Regressor()
-        model.drop.p = 0.0
-        finetune(
-            model,
-            features(),
-            collate,
-            default_param_groups(model, 0.05, 0.0),
-            model_cfg,
-            dist=CPU,
-            seed=3,
-            checkpoint_dir=tmp_path / str(model_cfg.grad_accum_steps),
-        )
-        return model.lin.weight.detach()
 
-    assert torch.allclose(no_dropout(big), no_dropout(acc), atol=1e-6)
+def test_token_chunks_bound_the_padded_size_and_keep_the_order():
+    lengths = np.array([3, 9, 2, 2, 30, 4, 4, 4])
+    pieces = token_chunks(np.arange(8), lengths, max_tokens=12)
+    assert [p.tolist() for p in pieces] == [[0], [1], [2, 3], [4], [5, 6, 7]]  # 9+3 > 12, 30 alone
+    assert [p.tolist() for p in token_chunks(np.arange(8), lengths, max_tokens=10_000)] == [list(range(8))]
+
+
+def test_cpu_token_pieces_of_unequal_size_give_the_big_batch_gradient(tmp_path):
+    """On CPU a batch runs as pieces of at most cpu_micro_batch_tokens padded tokens; each piece's
+    mean loss is weighted by its share of examples, so the update is that of the whole batch."""
+    lengths = np.array([1 + (7 * i) % 10 for i in range(40)])
+    pieces = dataclasses.replace(CFG, max_steps=3, cpu_micro_batch_tokens=12, group_by_length=False)
+    whole = dataclasses.replace(pieces, cpu_micro_batch_tokens=0)
+    first = batch_indices(0, 40, 8, seed=3)
+    assert [len(p) for p in token_chunks(first, lengths, 12)] == [2, 1, 1, 1, 1, 2]  # unequal pieces
+    sizes: list[int] = []
+    assert torch.allclose(
+        _weights_without_dropout(tmp_path / "whole", whole, lengths),
+        _weights_without_dropout(tmp_path / "pieces", pieces, lengths, sizes),
+        atol=1e-6,
+    )
+    assert sizes[:6] == [2, 1, 1, 1, 1, 2]  # the pieces of step 0 above, run one by one
 
 
 def test_total_steps():

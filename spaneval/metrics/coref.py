@@ -18,7 +18,7 @@ Behaviour copied from the reference scorer (lib/CorScorer.pm, `IdentifMentions`)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from itertools import combinations, pairwise
 
 import numpy as np
@@ -28,6 +28,7 @@ Mention = tuple[int, int]
 Clusters = Sequence[Sequence[Mention]]
 IdChains = list[list[int]]
 
+MAX_REPEATED_MENTIONS = 10  # per response file, as `IdentifMentions` counts them (scorer v8.01)
 METRICS = ("muc", "bcub", "ceafm", "ceafe", "blanc", "lea")
 CONLL_METRICS = ("muc", "bcub", "ceafe")
 
@@ -45,18 +46,8 @@ def mention_ids(key: Clusters, response: Clusters) -> tuple[IdChains, IdChains, 
         for mention in cluster:
             key_id[tuple(mention)] = next_id
             next_id += 1
-    mapped: dict[Mention, int] = {}
-    kept_response: list[list[Mention]] = []
-    for cluster in response:
-        kept = []
-        for mention in map(tuple, cluster):
-            if mention in mapped:
-                continue  # a repeat of a key-matched mention: the scorer drops it
-            if mention in key_id:
-                mapped[mention] = key_id[mention]
-            kept.append(mention)
-        if kept:
-            kept_response.append(kept)
+    kept_response, _ = _drop_repeats(key_id, response)
+    mapped = {m: key_id[m] for cluster in kept_response for m in cluster if m in key_id}
     exact = len(mapped)
     for cluster in kept_response:
         for mention in cluster:
@@ -66,6 +57,33 @@ def mention_ids(key: Clusters, response: Clusters) -> tuple[IdChains, IdChains, 
     key_chains = [[key_id[tuple(m)] for m in cluster] for cluster in key if len(cluster)]
     response_chains = [[mapped[m] for m in cluster] for cluster in kept_response]
     return key_chains, response_chains, [exact, len(key_id), exact, len(mapped)]
+
+
+def _drop_repeats(key_mentions: Container[Mention], response: Clusters) -> tuple[list[list[Mention]], int]:
+    """Response clusters without repeats of key-matched mentions (the first occurrence stays),
+    clusters left empty removed, and how many mentions were dropped, as `IdentifMentions` does."""
+    matched: set[Mention] = set()
+    kept_response: list[list[Mention]] = []
+    dropped = 0
+    for cluster in response:
+        kept = []
+        for mention in map(tuple, cluster):
+            if mention in matched:
+                dropped += 1
+                continue
+            if mention in key_mentions:
+                matched.add(mention)
+            kept.append(mention)
+        if kept:
+            kept_response.append(kept)
+    return kept_response, dropped
+
+
+def repeated_mentions(key: Clusters, response: Clusters) -> int:
+    """How many response mentions repeat a key-matched mention of the response. The reference
+    scorer v8.01 drops them, and refuses a response file with more than MAX_REPEATED_MENTIONS
+    (in the scorer's words, "a sign of a systematic error/manipulation")."""
+    return _drop_repeats({tuple(m) for cluster in key for m in cluster}, response)[1]
 
 
 def _chain_index(chains: IdChains) -> dict[int, int]:

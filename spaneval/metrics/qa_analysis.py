@@ -179,7 +179,7 @@ def analysis_items(
     scores: Mapping[str, tuple[float, float]],
     pred_spans: Mapping[str, Span | None] | None = None,
 ) -> list[AnalysisItem]:
-    """AnalysisItems from QAExample-like objects (qid, context, question, answers, is_impossible).
+    """AnalysisItems from QAExample-like objects (qid, context, question, answers, gold_texts, is_impossible).
 
     `scores` maps qid -> (exact, f1). Without `pred_spans` the prediction text is located in the
     context with `locate_prediction`. Questions without a prediction count as an empty prediction.
@@ -196,7 +196,7 @@ def analysis_items(
         items.append(
             AnalysisItem(
                 ex.question,
-                tuple(a.text for a in ex.answers),
+                tuple(ex.gold_texts),
                 gold_spans,
                 not ex.is_impossible and bool(ex.answers),
                 text,
