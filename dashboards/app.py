@@ -171,14 +171,17 @@ def examples_page(data: dict, root: str, signature: tuple) -> None:
     except SpanevalError as err:
         st.error(str(err))
         return
-    chosen = views.filter_ids(rows_a, rows_b, mode)
+    from tasks.registry import TASKS  # on first use: the task modules import torch
+
+    shown = TASKS[task].rows
+    chosen = views.filter_ids(rows_a, rows_b, mode, shown.is_right)
     st.caption(f"{len(chosen)} of {len(rows_a)} examples")
     if not chosen:
         st.info("No example matches this filter.")
         return
     by_id_a, by_id_b = {r["id"]: r for r in rows_a}, {r["id"]: r for r in rows_b}
     example_id = st.selectbox(
-        "Example", chosen[:500], format_func=lambda i: views.example_label(by_id_a[i]), key="ex_id"
+        "Example", chosen[:500], format_func=lambda i: shown.label(by_id_a[i]), key="ex_id"
     )
     for column, letter, run_id, row in zip(
         st.columns(2), "AB", (run_a, run_b), (by_id_a[example_id], by_id_b.get(example_id)), strict=True
@@ -188,7 +191,7 @@ def examples_page(data: dict, root: str, signature: tuple) -> None:
             if row is None:
                 st.html(heading + "<p><i>This run has no prediction for this example.</i></p>")
                 continue
-            st.html(heading + views.example_html(row))
+            st.html(heading + shown.html(row))
             if row.get("nbest"):
                 st.dataframe(views.for_display(views.nbest_table(row)), hide_index=True)
 

@@ -1,15 +1,16 @@
 """Pure functions behind the dashboard views: tables (pandas) and escaped HTML for examples.
 
-Nothing here touches Streamlit or files. All text from data sets goes through `html.escape`, so a
-context that contains HTML or markdown shows as text. The HTML is rendered with `st.html`, which
-does not interpret markdown.
+Nothing here touches Streamlit or files. How one task's examples look is the task's own
+(tasks/*_rows.py, PredictionRows); what is here is shared by every task. All text from data
+sets goes through `html.escape`, so a context that contains HTML or markdown shows as text. The
+HTML is rendered with `st.html`, which does not interpret markdown.
 """
 
 from __future__ import annotations
 
 import html
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -17,7 +18,6 @@ import pandas as pd
 from spaneval import names, stats
 
 FILTERS = ("all", "wrong only", "A right, B wrong", "B right, A wrong")
-_CLUSTER_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
 # --- tables ------------------------------------------------------------------------------------
@@ -125,19 +125,13 @@ def run_label(run: dict[str, Any] | pd.Series) -> str:
     return f"{run['label']} · {run['task']} · seed {run['seed']} · {run['run_id']}"
 
 
-def example_label(row: dict[str, Any], max_chars: int = 90) -> str:
-    """How an example is named in the picker: its question (QA), document id or opening words
-    (coreference) or sentence (relations), shortened, with its id."""
-    if "question" in row:
-        text = str(row["question"])
-    elif "sentences" in row:
-        text = str(row.get("doc_id") or " ".join(str(t) for s in row["sentences"][:1] for t in s))
-    else:
-        text = " ".join(str(t) for t in row.get("tokens") or [])
+def short_label(text: str, example_id: Any, max_chars: int = 90) -> str:
+    """How an example is named in the picker: `text` (the task's choice: question, sentence, ...)
+    on one line, shortened, with its id."""
     text = " ".join(text.split())
     if len(text) > max_chars:
         text = text[: max_chars - 1] + "…"
-    return f"{text} · {row['id']}" if text else str(row["id"])
+    return f"{text} · {example_id}" if text else str(example_id)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -184,21 +178,11 @@ def run_summary(record: dict[str, Any]) -> pd.DataFrame:
 # --- examples: right / wrong and filters -------------------------------------------------------
 
 
-def is_right(row: dict[str, Any]) -> bool:
-    """QA: exact match; relations: label equal; coreference: predicted clusters equal gold clusters."""
-    if "exact" in row:
-        return float(row["exact"]) >= 1
-    if "gold_clusters" in row:
-        return _cluster_set(row["gold_clusters"]) == _cluster_set(row.get("predicted_clusters", []))
-    return row.get("gold") == row.get("predicted")
-
-
-def _cluster_set(clusters: Sequence) -> frozenset:
-    return frozenset(frozenset(tuple(m) for m in cluster) for cluster in clusters)
-
-
-def filter_ids(rows_a: Sequence[dict], rows_b: Sequence[dict] | None, mode: str) -> list[str]:
-    """Example ids of run A (in order) passing `mode` (one of FILTERS); B filters need run B."""
+def filter_ids(
+    rows_a: Sequence[dict], rows_b: Sequence[dict] | None, mode: str, is_right: Callable[[dict], bool]
+) -> list[str]:
+    """Example ids of run A (in order) passing `mode` (one of FILTERS); B filters need run B.
+    is_right: the task's PredictionRows.is_right."""
     if mode not in FILTERS:
         raise ValueError(f"unknown filter {mode!r}; known: {', '.join(FILTERS)}")
     right_b = {r["id"]: is_right(r) for r in rows_b or []}
@@ -247,169 +231,6 @@ def highlight_spans(
     return "".join(out)
 
 
-def prediction_span(row: dict[str, Any]) -> tuple[int, int] | None:
-    """The predicted character span [start, end) in the context (end exclusive; an inclusive end
-    is detected from the predicted text), or None for no answer."""
-    start, end, text = row.get("start_char"), row.get("end_char"), row.get("prediction") or ""
-    if not text or start is None or end is None:
-        return None
-    context = row.get("context", "")
-    return (
-        (start, end + 1) if context[start:end] != text and context[start : end + 1] == text else (start, end)
-    )
-
-
-QA_STYLES = {
-    "gold": "background:#c7e9c0",
-    "pred": "border-bottom:3px solid #d62728",
-}
-
-
-def gold_answers(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The gold answers ({text, start}) of a QA row ("gold", as the runner writes it, or "answers")."""
-    answers = row.get("gold", row.get("answers"))
-    return answers if isinstance(answers, list) else []
-
-
-def gold_spans(row: dict[str, Any]) -> list[tuple[str, tuple[int, int] | None]]:
-    """Each distinct gold answer (text, character span [start, end) or None when it cannot be placed).
-
-    An answer without a usable start offset is placed at the first occurrence of its text, so every
-    gold answer shows, not only the annotated ones; answers repeated by several annotators count once.
-    """
-    context, out = row.get("context", ""), {}
-    for answer in gold_answers(row):
-        text = str(answer.get("text") or "")
-        start = answer.get("start")
-        if not isinstance(start, int) or start < 0 or context[start : start + len(text)] != text:
-            start = context.find(text) if text else -1
-        out.setdefault((text, start), (text, (start, start + len(text)) if start >= 0 and text else None))
-    return list(out.values())
-
-
-def qa_html(row: dict[str, Any]) -> str:
-    """Question, context with every gold answer (green, numbered at its end) and the prediction
-    (red underline), verdict."""
-    golds = gold_spans(row)
-    spans = [span for _, span in golds if span]
-    markers: dict[int, str] = {}
-    for k, (_, span) in enumerate(golds, start=1):
-        if span:
-            markers[span[1]] = markers.get(span[1], "") + f"<sup style='color:#2ca02c'>{k}</sup>"
-    pred = prediction_span(row)
-    context = highlight_spans(
-        row.get("context", ""), {"gold": spans, "pred": [pred] if pred else []}, QA_STYLES, markers
-    )
-    gold_text = (
-        " · ".join(
-            f"<sup>{k}</sup>{html.escape(text)}" + ("" if span else " <i>(not in the context)</i>")
-            for k, (text, span) in enumerate(golds, start=1)
-        )
-        or "<i>no answer</i>"
-    )
-    prediction = html.escape(row.get("prediction") or "") or "<i>no answer</i>"
-    return (
-        f"<div><b>Question:</b> {html.escape(row.get('question', ''))}</div>"
-        f"<div style='margin:8px 0;line-height:1.7'>{context}</div>"
-        f"<div><span style='{QA_STYLES['gold']}'>gold</span>: {gold_text}</div>"
-        f"<div><span style='{QA_STYLES['pred']}'>predicted</span>: {prediction} "
-        f"(EM {float(row.get('exact', 0)):.0f}, F1 {float(row.get('f1', 0)):.2f})</div>"
-    )
-
-
 def nbest_table(row: dict[str, Any]) -> pd.DataFrame:
     columns = ["text", "start_char", "end_char", "score", "probability"]
     return pd.DataFrame([{k: c.get(k) for k in columns} for c in row.get("nbest") or []], columns=columns)
-
-
-def relation_html(row: dict[str, Any]) -> str:
-    """The sentence with subject (blue) and object (orange) marked, and gold vs predicted label."""
-    tokens = row.get("tokens")
-    verdict = "right" if is_right(row) else "wrong"
-    labels = (
-        f"<div>gold: <b>{html.escape(str(row.get('gold')))}</b> · predicted: "
-        f"<b>{html.escape(str(row.get('predicted')))}</b> ({verdict})</div>"
-    )
-    if not tokens:
-        return "<div><i>sentence not recorded in predictions.jsonl</i></div>" + labels
-    marks = {"subj": row.get("subj"), "obj": row.get("obj")}
-    colours = {"subj": "#aec7e8", "obj": "#ffbb78"}
-    types = {"subj": row.get("subj_type"), "obj": row.get("obj_type")}
-    out = []
-    for i, token in enumerate(tokens):
-        piece = html.escape(str(token))
-        for role, span in marks.items():
-            if span and span[0] <= i <= span[1]:
-                piece = f"<span style='background:{colours[role]}'>{piece}</span>"
-            if span and i == span[1]:
-                piece += f"<sub>{role}{':' + html.escape(str(types[role])) if types[role] else ''}</sub>"
-        out.append(piece)
-    return f"<div style='line-height:1.9'>{' '.join(out)}</div>" + labels
-
-
-def mention_errors(gold: Sequence, predicted: Sequence) -> dict[tuple[int, int], str]:
-    """Per predicted or gold mention: 'missed' (gold only), 'spurious' (predicted only),
-    'wrong link' (in both, but its predicted cluster shares no other mention with its gold one)."""
-    gold_of = {tuple(m): i for i, c in enumerate(gold) for m in c}
-    pred_of = {tuple(m): i for i, c in enumerate(predicted) for m in c}
-    errors = {m: "missed" for m in gold_of if m not in pred_of}
-    errors |= {m: "spurious" for m in pred_of if m not in gold_of}
-    for m in gold_of.keys() & pred_of.keys():
-        gold_mates = {tuple(x) for x in gold[gold_of[m]]} - {m}
-        pred_mates = {tuple(x) for x in predicted[pred_of[m]]} - {m}
-        if pred_mates and not gold_mates & pred_mates:
-            errors[m] = "wrong link"
-    return errors
-
-
-COREF_LEGEND = (
-    "<div style='color:#666;font-size:0.85em'>[ ]<sub>k</sub>: predicted cluster k · dotted: gold mention "
-    "the model missed · <span style='color:#d62728'>spurious</span>: predicted mention not in the gold "
-    "annotation · <span style='color:#d62728'>wrong link</span>: mention found, but clustered with "
-    "none of its gold coreferents</div>"
-)
-
-
-def coref_html(row: dict[str, Any]) -> str:
-    """The document with predicted clusters as coloured brackets (cluster number as subscript);
-    errors marked: missed gold mentions dotted grey, spurious and wrongly linked ones in red."""
-    tokens = [t for sentence in row.get("sentences", []) for t in sentence]
-    predicted, gold = row.get("predicted_clusters", []), row.get("gold_clusters", [])
-    errors = mention_errors(gold, predicted)
-    opens: dict[int, list[str]] = {}
-    closes: dict[int, list[str]] = {}
-    for k, cluster in enumerate(predicted):
-        colour = _CLUSTER_COLOURS[k % len(_CLUSTER_COLOURS)]
-        for start, end in cluster:
-            error = errors.get((start, end))
-            mark = f"<b style='color:{colour}'>[</b>"
-            opens.setdefault(start, []).append(mark)
-            flag = f"<sup style='color:#d62728'>{html.escape(error)}</sup>" if error else ""
-            closes.setdefault(end, []).append(f"<b style='color:{colour}'>]<sub>{k}</sub></b>{flag}")
-    for (start, end), error in errors.items():
-        if error == "missed":
-            opens.setdefault(start, []).append("<span style='border-bottom:2px dotted #888' title='missed'>")
-            closes.setdefault(end, []).insert(0, "<sup style='color:#888'>missed</sup></span>")
-    out, boundaries = [], _sentence_ends(row.get("sentences", []))
-    for i, token in enumerate(tokens):
-        out.append("".join(opens.get(i, [])) + html.escape(str(token)) + "".join(closes.get(i, [])))
-        if i in boundaries:
-            out.append("<br>")
-    return f"<div style='line-height:2'>{' '.join(out)}</div>{COREF_LEGEND}"
-
-
-def _sentence_ends(sentences: Sequence[Sequence[str]]) -> set[int]:
-    ends, total = set(), 0
-    for sentence in sentences:
-        total += len(sentence)
-        ends.add(total - 1)
-    return ends
-
-
-def example_html(row: dict[str, Any]) -> str:
-    """The right renderer for a prediction row of any task family."""
-    if "context" in row:
-        return qa_html(row)
-    if "sentences" in row:
-        return coref_html(row)
-    return relation_html(row)

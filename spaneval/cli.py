@@ -268,32 +268,17 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-SCORERS = {
-    "squad": ("tasks.qa_data", "score_squad_files", ("data", "predictions")),
-    "squad_v2": ("tasks.qa_data", "score_squad_files", ("data", "predictions")),
-    "coref": ("tasks.coref_data", "score_conll_files", ("key", "response")),
-    "semeval2010": ("tasks.relation_data", "score_semeval_files", ("key", "predictions")),
-    "tacred": ("tasks.relation_data", "score_tacred_files", ("data", "predictions")),
-}
-
-
 def score(args: argparse.Namespace) -> int:
     """`spaneval score TASK ...`: official metrics of an existing predictions file, as one JSON object."""
-    import importlib
-
     from spaneval.record_schema import finite_or_null
+    from tasks.registry import TASKS
 
-    module_name, func_name, required = lookup(SCORERS, args.task, "scorable task")
-    missing = [f"--{name.replace('_', '-')}" for name in required if not getattr(args, name)]
+    scorable = {name: task for name, task in TASKS.items() if task.score_options}
+    task = lookup(scorable, args.task, "scorable task")
+    missing = [f"--{name.replace('_', '-')}" for name in task.score_options if not getattr(args, name)]
     if missing:
         raise SpanevalError(f"score {args.task} needs {' and '.join(missing)}")
-    func = getattr(importlib.import_module(module_name), func_name)
-    if args.task.startswith("squad"):
-        result = func(args.data, args.predictions, args.na_prob, version_2=args.task == "squad_v2")
-    elif args.task == "tacred":
-        result = func(args.data, args.predictions, args.patch)
-    else:
-        result = func(*(getattr(args, name) for name in required))
+    result = task.score_files(vars(args))
     for warning in result.pop("warnings", None) or []:
         print(f"spaneval: warning: {warning}", file=sys.stderr)
     # JSON has no NaN (a NaN in an na-prob file would print an invalid document): null instead

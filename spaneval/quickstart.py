@@ -115,6 +115,7 @@ def significance(results: Path, labels: dict[str, str], n_resamples: int = 1000)
     with a reminder of how little fine-tuning the tiny models had."""
     from spaneval.resultsdb import load_predictions, load_runs
     from spaneval.stats import compare_rows
+    from tasks.registry import TASKS
 
     latest = {}
     for record in sorted(load_runs(results).records, key=lambda r: r.get("started_at", "")):
@@ -123,7 +124,14 @@ def significance(results: Path, labels: dict[str, str], n_resamples: int = 1000)
         return ""
     a, b = (latest[name] for name in OBJECTIVES)
     rng = np.random.default_rng(0)
-    sig = compare_rows(load_predictions(a), load_predictions(b), "f1", rng, n_resamples=n_resamples)
+    sig = compare_rows(
+        load_predictions(a),
+        load_predictions(b),
+        TASKS["squad"].rows.resampling,
+        "f1",
+        rng,
+        n_resamples=n_resamples,
+    )
     verdict = "significant" if sig.p_value < 0.05 else "not significant"
     steps = min(r.get("training", {}).get("steps", 0) for r in (a, b))
     interval = f"95% interval {sig.delta_low:+.2f} to {sig.delta_high:+.2f}, p = {sig.p_value:.3f}"

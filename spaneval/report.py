@@ -122,6 +122,8 @@ def compare_models(
     a = latest[latest["label"] == model_a]
     b = latest[latest["label"] == model_b]
     both = a.merge(b, on=["seed", "data_fingerprint"], suffixes=("_a", "_b"))
+    from tasks.registry import TASKS
+
     rows = []
     for _, pair in both.sort_values("seed").iterrows():
         row = {
@@ -136,7 +138,8 @@ def compare_models(
         try:
             rows_a = resultsdb.load_predictions(resultsdb.find_record(runs, pair["run_id_a"]))
             rows_b = resultsdb.load_predictions(resultsdb.find_record(runs, pair["run_id_b"]))
-            result = stats.compare_rows(rows_a, rows_b, row["metric"], rng, method, n_resamples)
+            resampling = TASKS[row["task"]].rows.resampling
+            result = stats.compare_rows(rows_a, rows_b, resampling, row["metric"], rng, method, n_resamples)
         except SpanevalError as err:
             rows.append(row | {"note": str(err)})
             continue

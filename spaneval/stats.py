@@ -1,13 +1,9 @@
 """Aggregation over seeds, bootstrap confidence intervals and paired significance tests (pure).
 
 Every metric the tests resample is a function of column sums of per-example "sufficient
-statistics", so one resample is a weighted sum, and thousands of resamples are one matrix product:
-- QA (SQuAD EM / F1): per question [exact or f1 (0..1), 1]; metric = 100 * sum / count.
-- Coreference (CoNLL F1, resampling documents): per document the recall and precision numerators
-  and denominators of MUC, B-cubed and CEAF-e; each F1 is computed from the summed counts, as the
-  reference scorer sums over documents, and CoNLL F1 is their mean.
-- Relations (micro-F1 over all labels except the negative one, as the TACRED scorer): per
-  instance [true positive, predicted positive, gold positive]; F1 = 2 tp / (pred + gold).
+statistics", so one resample is a weighted sum, and thousands of resamples are one matrix product.
+Each task declares its MetricSpecs beside its prediction rows (tasks/*_rows.py: PredictionRows.
+resampling), e.g. QA: per question [exact or f1 (0..1), 1], metric = 100 * sum / count.
 
 Tests:
 - `bootstrap_ci`: percentile bootstrap over examples (Efron & Tibshirani 1993).
@@ -34,10 +30,6 @@ from spaneval.errors import SpanevalError, excerpt
 # experiment; the descriptive columns are constant within a group and carried along.
 GROUP_KEYS = ("task", "group", "metric")
 GROUP_COLUMNS = ("label", "model", "data_source", "data_fingerprint", "config_key")
-COREF_METRICS = ("muc", "bcub", "ceafe")
-COREF_COUNT_KEYS = ("recall_num", "recall_den", "precision_num", "precision_den")  # order of the lists
-NEGATIVE_LABELS = ("no_relation", "Other")
-_QA_COLUMNS = {"exact_match": "exact", "exact": "exact", "em": "exact", "f1": "f1"}
 _CHUNK = 256  # resamples drawn per matrix product (bounds memory at CHUNK x n_examples)
 
 
@@ -151,145 +143,20 @@ class MetricSpec:
     description: str
 
 
-def detect_family(rows: Sequence[dict[str, Any]]) -> str:
-    """'qa', 'coref' or 'relation' from the keys of the prediction rows (docs/architecture.md)."""
-    first = rows[0] if rows else {}
-    if "exact" in first and "f1" in first:
-        return "qa"
-    if "gold_clusters" in first or "counts" in first or COREF_METRICS[0] in first:
-        return "coref"
-    if "gold" in first and "predicted" in first:
-        return "relation"
-    raise SpanevalError(f"cannot tell the task family of prediction rows with keys {sorted(first)}")
-
-
-def metric_spec(
-    family: str, metric: str, negative_label: str | None = None, classes: Sequence[str] = ()
-) -> MetricSpec:
-    """The MetricSpec of `metric` for a task family; an unsupported metric names the supported ones.
-
-    `classes` (relations, macro_f1 only): the undirected relation classes averaged over.
-    """
-    if family == "qa" and metric in _QA_COLUMNS:
-        return _qa_spec(metric, _QA_COLUMNS[metric])
-    if family == "coref" and metric in ("conll_f1", *(f"{m}_f1" for m in COREF_METRICS)):
-        parts = COREF_METRICS if metric == "conll_f1" else (metric.removesuffix("_f1"),)
-        return _coref_spec(metric, parts)
-    if family == "relation" and metric in ("micro_f1", "f1"):
-        return _relation_spec(metric, negative_label or NEGATIVE_LABELS[0])
-    if family == "relation" and metric == "macro_f1" and classes:
-        return _semeval_macro_spec(metric, tuple(classes))
-    supported = {
-        "qa": sorted(_QA_COLUMNS),
-        "coref": ["conll_f1", "muc_f1", "bcub_f1", "ceafe_f1"],
-        "relation": ["f1", "micro_f1", "macro_f1 (SemEval)"],
-    }.get(family, [])
-    raise SpanevalError(
-        f"no resampling test for metric {metric!r} of a {family} task; supported: {', '.join(supported)}"
-    )
-
-
-def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den elementwise, 0 where den is 0."""
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
 
 
-def _f1_from(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    return _safe_ratio(2 * recall * precision, recall + precision)
+def f1_from(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    return safe_ratio(2 * recall * precision, recall + precision)
 
 
-def _qa_spec(metric: str, column: str) -> MetricSpec:
-    return MetricSpec(
-        name=metric,
-        row_stats=lambda row: (float(row[column]), 1.0),
-        from_sums=lambda s: 100 * _safe_ratio(s[..., 0], s[..., 1]),
-        description=f"SQuAD {metric}: 100 x mean per-question {column}",
+def unsupported_metric(metric: str, task: str, supported: Sequence[str]) -> SpanevalError:
+    """The error for a metric a task cannot resample; names the ones it can."""
+    return SpanevalError(
+        f"no resampling test for metric {metric!r} of a {task} task; supported: {', '.join(supported)}"
     )
-
-
-def coref_counts(row: dict[str, Any], metric: str) -> list[float]:
-    """[recall_num, recall_den, precision_num, precision_den] of one document for `metric`.
-
-    Read from row["counts"][metric] or row[metric] (the form of metrics.coref.document_counts).
-    """
-    counts = row["counts"][metric] if "counts" in row else row[metric]
-    if len(counts) != len(COREF_COUNT_KEYS):
-        raise KeyError(f"{metric} ({', '.join(COREF_COUNT_KEYS)})")
-    return [float(c) for c in counts]
-
-
-def _coref_spec(metric: str, parts: tuple[str, ...]) -> MetricSpec:
-
-    def from_sums(s: np.ndarray) -> np.ndarray:
-        f1s = [
-            _f1_from(
-                _safe_ratio(s[..., 4 * i], s[..., 4 * i + 1]),
-                _safe_ratio(s[..., 4 * i + 2], s[..., 4 * i + 3]),
-            )
-            for i in range(len(parts))
-        ]
-        return 100 * np.mean(f1s, axis=0)
-
-    return MetricSpec(
-        name=metric,
-        row_stats=lambda row: [c for m in parts for c in coref_counts(row, m)],
-        from_sums=from_sums,
-        description=f"{metric} from summed per-document counts of {', '.join(parts)} (documents resampled)",
-    )
-
-
-def _relation_spec(metric: str, negative: str) -> MetricSpec:
-    def row_stats(row: dict[str, Any]) -> tuple[float, float, float]:
-        gold, pred = row["gold"], row["predicted"]
-        return float(gold == pred != negative), float(pred != negative), float(gold != negative)
-
-    return MetricSpec(
-        name=metric,
-        row_stats=row_stats,
-        from_sums=lambda s: 100 * _safe_ratio(2 * s[..., 0], s[..., 1] + s[..., 2]),
-        description=f"micro-F1 over all labels except {negative!r}",
-    )
-
-
-def _semeval_macro_spec(metric: str, classes: tuple[str, ...]) -> MetricSpec:
-    """SemEval-2010 Task 8 official score: macro F1 over the relations except Other, 9+1-way with
-    direction: a right relation with the wrong direction counts as guessed but not correct."""
-
-    def row_stats(row: dict[str, Any]) -> list[float]:
-        gold, pred = row["gold"], row["predicted"]
-        gold_class, pred_class = undirected(gold), undirected(pred) if pred else None
-        return [
-            x
-            for c in classes
-            for x in (float(gold == pred and gold_class == c), float(pred_class == c), float(gold_class == c))
-        ]
-
-    def from_sums(s: np.ndarray) -> np.ndarray:
-        correct, guessed, actual = s[..., 0::3], s[..., 1::3], s[..., 2::3]
-        f1 = _f1_from(_safe_ratio(correct, actual), _safe_ratio(correct, guessed))
-        return 100 * f1.mean(axis=-1)
-
-    return MetricSpec(metric, row_stats, from_sums, "macro F1 over relations except Other (directed)")
-
-
-def undirected(label: str) -> str:
-    """'Cause-Effect(e2,e1)' -> 'Cause-Effect'."""
-    return label.split("(", 1)[0]
-
-
-def negative_label_of(rows: Sequence[dict[str, Any]]) -> str | None:
-    """The negative relation label the rows use ('no_relation' for TACRED, 'Other' for SemEval)."""
-    labels = {r.get("gold") for r in rows} | {r.get("predicted") for r in rows}
-    return next((n for n in NEGATIVE_LABELS if n in labels), None)
-
-
-def spec_for_rows(rows: Sequence[dict[str, Any]], metric: str) -> MetricSpec:
-    """The MetricSpec of `metric` for these prediction rows (family and negative label detected)."""
-    family = detect_family(rows)
-    if family != "relation":
-        return metric_spec(family, metric)
-    negative = negative_label_of(rows)
-    classes = sorted({undirected(r["gold"]) for r in rows} - {negative})
-    return metric_spec(family, metric, negative, classes)
 
 
 def stats_matrix(rows: Sequence[dict[str, Any]], spec: MetricSpec) -> np.ndarray:
@@ -462,14 +329,18 @@ def _check_pair(stats_a: np.ndarray, stats_b: np.ndarray, n_resamples: int) -> N
 def compare_rows(
     rows_a: Sequence[dict[str, Any]],
     rows_b: Sequence[dict[str, Any]],
+    resampling: Callable[[str, Sequence[dict[str, Any]]], MetricSpec],
     metric: str,
     rng: np.random.Generator,
     method: str = "bootstrap",
     n_resamples: int = 1000,
 ) -> Significance:
-    """Significance of metric(A) - metric(B) from two runs' prediction rows (aligned by id)."""
+    """Significance of metric(A) - metric(B) from two runs' prediction rows (aligned by id).
+
+    resampling: the task's PredictionRows.resampling (tasks/base.py), which knows its rows.
+    """
     rows_a, rows_b = paired_rows(rows_a, rows_b)
-    spec = spec_for_rows(list(rows_a) + list(rows_b), metric)
+    spec = resampling(metric, list(rows_a) + list(rows_b))
     stats_a, stats_b = stats_matrix(rows_a, spec), stats_matrix(rows_b, spec)
     if method == "bootstrap":
         return paired_bootstrap(stats_a, stats_b, spec, rng, n_resamples)

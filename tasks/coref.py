@@ -36,7 +36,16 @@ from spaneval.atomic import write_text
 from spaneval.config import check_ranges, option
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref as metrics
-from tasks.base import DataSplit, Scores, TaskInfo, default_param_groups, file_fingerprint
+from tasks import coref_rows
+from tasks.base import (
+    DataSplit,
+    Scores,
+    TaskInfo,
+    default_param_groups,
+    files_fingerprint,
+    require_fast_tokenizer,
+    unknown_source,
+)
 from tasks.coref_data import (
     ONTONOTES_GENRES,
     CorefDocument,
@@ -173,17 +182,15 @@ COREF_PRESETS: dict[str, dict[str, Any]] = {
 
 
 class CorefTask:
-    info = TaskInfo(
-        name="coref",
-        version="1.0",
-        description="CoNLL-2012-style coreference (span ranking, Lee et al. 2018 + Joshi et al. 2019)",
-        main_metric="conll_f1",
-        data_sources=("litbank", "bundled", "ontonotes"),
-        default_data="bundled",
-        citation="Lee et al. 2018 (NAACL); Joshi et al. 2019 (EMNLP); Bamman et al. 2020 (LitBank, LREC).",
-    )
+    """The coreference task (one instance, COREF)."""
+
     config_cls = CorefConfig
     presets = COREF_PRESETS
+    rows = coref_rows.ROWS
+    score_options = ("key", "response")
+
+    def __init__(self, info: TaskInfo):
+        self.info = info
 
     # --- data -------------------------------------------------------------------------------
     def load(self, source: str | None, split: str, cfg: CorefConfig) -> DataSplit:
@@ -197,14 +204,10 @@ class CorefTask:
             raise SpanevalError(f"coref: no documents in {described}")
         if not cfg.singletons:
             docs = [drop_singletons(d) for d in docs]
-        return DataSplit(docs, source, described, _fingerprint(files))
+        return DataSplit(docs, source, described, files_fingerprint(files))
 
     def prepare_tokenizer(self, tokenizer: Any, cfg: CorefConfig) -> Any:
-        if not getattr(tokenizer, "is_fast", False):
-            raise SpanevalError(
-                "coref needs a fast tokenizer (word ids of subtokens); this model has a slow one"
-            )
-        return tokenizer
+        return require_fast_tokenizer(tokenizer, "coref", "word ids of subtokens")
 
     # --- encoding and model -------------------------------------------------------------------
     def encode(
@@ -293,6 +296,12 @@ class CorefTask:
         write_text(Path(out_dir) / "predictions.conll", format_conll(examples, predictions))
         write_text(Path(out_dir) / "key.conll", format_conll(examples, [d.clusters for d in examples]))
 
+    def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`spaneval score coref --key KEY.conll --response RESPONSE.conll`."""
+        from tasks.coref_data import score_conll_files
+
+        return score_conll_files(options["key"], options["response"])
+
 
 def score_predictions(docs: Sequence[CorefDocument], predictions: Sequence) -> Scores:
     """Official metrics (percentages), per-document counts and span-level breakdowns."""
@@ -378,9 +387,7 @@ def local_files(source: str, split: str) -> list[Path]:
     paths = [Path(p.strip()).expanduser() for p in source.split(",") if p.strip()]
     missing = [p for p in paths if not p.exists()]
     if missing:
-        raise SpanevalError(
-            f"coref: no data source {str(missing[0])!r} (known: litbank, bundled, ontonotes, or CoNLL files)"
-        )
+        raise unknown_source(COREF.info, str(missing[0]), "CoNLL files")
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -400,15 +407,6 @@ def _describe(files: Sequence[Path]) -> str:
     if len(parents) == 1:
         return f"{files[0].parent}/{{{','.join(f.name for f in files)}}}"
     return ";".join(map(str, files))
-
-
-def _fingerprint(files: Sequence[Path]) -> str:
-    if len(files) == 1:
-        return file_fingerprint(files[0])
-    import hashlib
-
-    h = hashlib.sha256("".join(file_fingerprint(f) for f in files).encode())
-    return "sha256:" + h.hexdigest()
 
 
 def _load_ontonotes(split: str, cfg: CorefConfig) -> DataSplit:
@@ -438,4 +436,14 @@ def _load_ontonotes(split: str, cfg: CorefConfig) -> DataSplit:
     )
 
 
-COREF = CorefTask()
+COREF = CorefTask(
+    TaskInfo(
+        name="coref",
+        version="1.0",
+        description="CoNLL-2012-style coreference (span ranking, Lee et al. 2018 + Joshi et al. 2019)",
+        main_metric="conll_f1",
+        data_sources=("litbank", "bundled", "ontonotes"),
+        default_data="bundled",
+        citation="Lee et al. 2018 (NAACL); Joshi et al. 2019 (EMNLP); Bamman et al. 2020 (LitBank, LREC).",
+    )
+)

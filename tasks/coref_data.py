@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spaneval.data_paths import shared_data_roots
 from spaneval.errors import DataError, SpanevalError, excerpt
 from spaneval.metrics.coref import MAX_REPEATED_MENTIONS, repeated_mentions, score_documents, to_percent
 from spaneval.userfiles import read_text
@@ -405,16 +406,13 @@ LITBANK_HOW_TO_GET = (
     "coref/tenfold_splits/ (or our copy, ../shared/data/coref/litbank) in one directory and set "
     "SPANEVAL_LITBANK=DIR or pass --data DIR"
 )
-_REPO = Path(__file__).resolve().parents[1]
 
 
 def litbank_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The LitBank directory (with conll/ and tenfold_splits/): `explicit`, $SPANEVAL_LITBANK,
     $SPANEVAL_SHARED_DATA/coref/litbank, or ../shared/data/coref/litbank beside the checkout."""
     candidates = [explicit, os.environ.get("SPANEVAL_LITBANK")]
-    if os.environ.get("SPANEVAL_SHARED_DATA"):
-        candidates.append(Path(os.environ["SPANEVAL_SHARED_DATA"]) / "coref" / "litbank")
-    candidates.append(_REPO.parent / "shared" / "data" / "coref" / "litbank")
+    candidates += [root / "coref" / "litbank" for root in shared_data_roots()]
     for cand in candidates:
         if cand and (Path(cand) / "conll").is_dir():
             return Path(cand)

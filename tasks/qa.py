@@ -18,7 +18,16 @@ import torch
 from spaneval.atomic import write_json
 from spaneval.config import check_ranges, option
 from spaneval.errors import SpanevalError
-from tasks.base import DataSplit, Scores, TaskInfo, default_param_groups, file_fingerprint
+from tasks import qa_rows
+from tasks.base import (
+    DataSplit,
+    Scores,
+    TaskInfo,
+    default_param_groups,
+    file_fingerprint,
+    require_fast_tokenizer,
+    unknown_source,
+)
 from tasks.qa_data import QAExample, read_mrqa, read_squad
 from tasks.qa_model import SpanExtractionModel
 from tasks.qa_scoring import score_examples
@@ -103,9 +112,12 @@ class QATask:
 
     config_cls = QAConfig
     presets = QA_PRESETS
+    rows = qa_rows.ROWS
 
     def __init__(self, info: TaskInfo, version_2: bool, bundled: dict[str, str] | None):
         self.info, self.version_2, self.bundled = info, version_2, bundled
+        # MRQA files are jsonl; the official SQuAD scripts read SQuAD JSON only
+        self.score_options = ("data", "predictions") if bundled else ()
 
     # --- data -------------------------------------------------------------------------------
     def load(self, source: str | None, split: str, cfg: QAConfig) -> DataSplit:
@@ -118,10 +130,7 @@ class QATask:
         else:
             path = Path(source).expanduser()
             if not path.exists():
-                known = ", ".join(self.info.data_sources)
-                raise SpanevalError(
-                    f"{self.info.name}: no data source {source!r} (known: {known}, or a file path)"
-                )
+                raise unknown_source(self.info, source)
         reader = read_mrqa if self.info.name == "mrqa" else (lambda p: read_squad(p, strict=cfg.strict))
         examples, warnings = reader(path)
         if not examples:
@@ -139,11 +148,7 @@ class QATask:
         return DataSplit(examples, source, None, fingerprint, revision)
 
     def prepare_tokenizer(self, tokenizer: Any, cfg: QAConfig) -> Any:
-        if not getattr(tokenizer, "is_fast", False):
-            raise SpanevalError(
-                "QA windowing needs a fast tokenizer (character offsets); this model has a slow one"
-            )
-        return tokenizer
+        return require_fast_tokenizer(tokenizer, "QA windowing", "character offsets")
 
     # --- encoding and model -------------------------------------------------------------------
     def encode(self, examples: Sequence[QAExample], tokenizer: Any, cfg: QAConfig, train: bool) -> Any:
@@ -210,6 +215,13 @@ class QATask:
             threshold = {k: scores.metrics[k] for k in keys if k in scores.metrics}
             threshold["apply_with"] = f"na_threshold={scores.metrics.get('tuned_na_threshold')}"
             write_json(out_dir / "na_threshold.json", threshold)
+
+    def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`spaneval score squad|squad_v2 --data DEV.json --predictions PRED.json [--na-prob NA.json]`."""
+        from tasks.qa_data import score_squad_files
+
+        na_prob = options.get("na_prob")
+        return score_squad_files(options["data"], options["predictions"], na_prob, version_2=self.version_2)
 
 
 def _stack_padded(arrays: list[np.ndarray], width: int) -> np.ndarray:

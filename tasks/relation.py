@@ -12,21 +12,30 @@ spaneval/metrics/relation.py; this module wires them into the Task protocol (tas
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from spaneval import atomic
 from spaneval.config import check_ranges, option
+from spaneval.data_paths import shared_path
 from spaneval.errors import ConfigError, DataError, SpanevalError
 from spaneval.metrics import relation as metrics
 from tasks import relation_data as data
 from tasks import relation_formats as formats
-from tasks.base import DataSplit, Scores, TaskInfo, default_param_groups, file_fingerprint
+from tasks.base import (
+    DataSplit,
+    PredictionRows,
+    Scores,
+    TaskInfo,
+    combined_fingerprint,
+    default_param_groups,
+    file_fingerprint,
+)
 from tasks.relation_model import RelationClassifier, argmax_labels, collate_features
+from tasks.relation_rows import relation_rows
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_SEMEVAL = REPO / "spaneval" / "data" / "semeval2010"
@@ -101,40 +110,22 @@ IMPROVED = {
 TINY = {"batch_size": 8, "epochs": 1, "max_seq_len": 64}
 
 
-def _shared_semeval_dir() -> Path | None:
-    env = os.environ.get("SPANEVAL_SHARED_DATA")
-    for root in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if (root / "relation" / "semeval2010-task8").is_dir():
-            return root / "relation" / "semeval2010-task8"
-    return None
-
-
-def _combined_fingerprint(*fingerprints: str) -> str:
-    if len(fingerprints) == 1:
-        return fingerprints[0]
-    return "sha256:" + hashlib.sha256("+".join(fingerprints).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
 class RelationTask:
-    """A relation task: one class, two instances (TACRED, SEMEVAL2010) that differ in their data.
+    """What the relation tasks share (encoding, model, decoding); TacredTask and SemevalTask add
+    their data: reading, label inventory (`labels_of(cfg)`, whose order fixes the classifier's
+    outputs), scoring and the official scorers' files."""
 
-    labels_of(cfg) gives the fixed label inventory (its order fixes the classifier's outputs);
-    load_split(source, split, cfg) and score_fn(examples, predictions, cfg) are the data-set parts.
-    """
-
-    info: TaskInfo
     config_cls: type
-    presets: dict[str, dict[str, Any]]
-    labels_of: Callable[[Any], tuple[str, ...]]
-    load_split: Callable[[str | None, str, Any], DataSplit]
-    score_fn: Callable[[Sequence[data.RelationExample], list[str], Any], Scores]
-    official_files: Callable[[Path, Sequence[data.RelationExample], list[str]], None]
+    rows: PredictionRows
+    score_options: tuple[str, ...]
     subj_types: tuple[str, ...] = ()
     obj_types: tuple[str, ...] = ()
 
-    def load(self, source: str | None, split: str, cfg: Any) -> DataSplit:
-        return self.load_split(source, split, cfg)
+    def __init__(self, info: TaskInfo, presets: dict[str, dict[str, Any]]):
+        self.info, self.presets = info, presets
+
+    def labels_of(self, cfg: Any) -> tuple[str, ...]:
+        raise NotImplementedError
 
     def new_tokens(self, cfg: Any) -> tuple[str, ...]:
         """The tokens `prepare_tokenizer` adds, fixed by the format and the type inventory."""
@@ -179,12 +170,6 @@ class RelationTask:
     def decode(self, examples, features, outputs, cfg) -> list[str]:
         return argmax_labels(features, outputs, self.labels_of(cfg))
 
-    def score(self, examples, predictions, cfg) -> Scores:
-        return self.score_fn(examples, predictions, cfg)
-
-    def write_predictions(self, out_dir: Path, examples, predictions, scores: Scores) -> None:
-        self.official_files(Path(out_dir), examples, predictions)
-
 
 # --- TACRED -----------------------------------------------------------------------------------
 
@@ -215,9 +200,9 @@ def _tacred_patch_for(
 def _named_tacred_dir() -> Path:
     """The `tacred` source: $SPANEVAL_TACRED_DIR, else ../shared/data/relation/tacred."""
     env = os.environ.get("SPANEVAL_TACRED_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "relation" / "tacred"]:
-        if cand.is_dir():
-            return cand
+    found = Path(env) if env and Path(env).is_dir() else shared_path("relation", "tacred")
+    if found is not None and found.is_dir():
+        return found
     raise SpanevalError(TACRED_MISSING + ", or set SPANEVAL_TACRED_DIR")
 
 
@@ -244,7 +229,7 @@ def load_tacred(source: str | None, split: str, cfg: TacredConfig) -> DataSplit:
         warnings.append(f"patch {patch['path']} changes no record of the {split} split")
     fingerprints = [file_fingerprint(path)] + ([file_fingerprint(patch["path"])] if patch else [])
     return DataSplit(
-        examples, str(source), str(path), _combined_fingerprint(*fingerprints), warnings=tuple(warnings)
+        examples, str(source), str(path), combined_fingerprint(*fingerprints), warnings=tuple(warnings)
     )
 
 
@@ -265,9 +250,36 @@ def _tacred_scores(examples, predictions, cfg) -> Scores:
     return Scores(scores, per_example, breakdowns, data.BUCKET_ORDER)
 
 
-def _tacred_files(out_dir: Path, examples, predictions) -> None:
-    """tacred_predictions.txt (one label per line, data order): what `score tacred --predictions` reads."""
-    atomic.write_text(out_dir / "tacred_predictions.txt", "".join(f"{p}\n" for p in predictions))
+def _tacred_sample_score(gold: list[str], predicted: list[str]) -> tuple[dict[str, float], float]:
+    scored = metrics.tacred_score(gold, predicted)
+    return {k: scored[k] for k in ("precision", "recall", "f1")}, scored["f1"]
+
+
+class TacredTask(RelationTask):
+    config_cls = TacredConfig
+    rows = relation_rows(
+        metrics.TACRED_NEGATIVE, ("per:title", "org:founded_by", "no_relation"), _tacred_sample_score
+    )
+    score_options = ("data", "predictions")
+    subj_types = data.TACRED_SUBJ_TYPES
+    obj_types = data.TACRED_OBJ_TYPES
+
+    def labels_of(self, cfg: TacredConfig) -> tuple[str, ...]:
+        return data.LABEL_SETS[cfg.labels]
+
+    def load(self, source: str | None, split: str, cfg: TacredConfig) -> DataSplit:
+        return load_tacred(source, split, cfg)
+
+    def score(self, examples, predictions, cfg) -> Scores:
+        return _tacred_scores(examples, predictions, cfg)
+
+    def write_predictions(self, out_dir: Path, examples, predictions, scores: Scores) -> None:
+        """tacred_predictions.txt (one label per line, data order), what `score tacred` reads."""
+        atomic.write_text(Path(out_dir) / "tacred_predictions.txt", "".join(f"{p}\n" for p in predictions))
+
+    def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`spaneval score tacred --data DATA.json --predictions PRED [--patch FILE]`."""
+        return data.score_tacred_files(options["data"], options["predictions"], options.get("patch"))
 
 
 # --- SemEval-2010 Task 8 ----------------------------------------------------------------------
@@ -291,8 +303,8 @@ def _semeval_file(source: str | None, split: str) -> Path:
     if source in (None, "", "bundled"):
         return BUNDLED_SEMEVAL / f"{split}.txt"
     if source == "semeval2010":
-        root = _shared_semeval_dir()
-        if root is None:
+        root = shared_path("relation", "semeval2010-task8")
+        if root is None or not root.is_dir():
             raise SpanevalError(f"../shared/data/relation/semeval2010-task8 not found. {SEMEVAL_MISSING}")
         return _find_release_file(root, split)
     path = Path(source)
@@ -373,6 +385,38 @@ def _prediction_rows(examples, predictions) -> list[dict]:
     ]
 
 
+def _semeval_sample_score(gold: list[str], predicted: list[str]) -> tuple[dict[str, float], float]:
+    ids = [str(i) for i in range(len(gold))]
+    macro = metrics.semeval_score(dict(zip(ids, gold, strict=True)), dict(zip(ids, predicted, strict=True)))
+    return {"macro_f1": macro["official_macro_f1"]}, macro["official_macro_f1"]
+
+
+class SemevalTask(RelationTask):
+    config_cls = SemevalConfig
+    rows = relation_rows(
+        metrics.SEMEVAL_OTHER,
+        ("Cause-Effect(e1,e2)", "Component-Whole(e2,e1)", "Other"),
+        _semeval_sample_score,
+    )
+    score_options = ("key", "predictions")
+
+    def labels_of(self, cfg: SemevalConfig) -> tuple[str, ...]:
+        return data.SEMEVAL_LABELS
+
+    def load(self, source: str | None, split: str, cfg: SemevalConfig) -> DataSplit:
+        return load_semeval(source, split, cfg)
+
+    def score(self, examples, predictions, cfg) -> Scores:
+        return _semeval_scores(examples, predictions, cfg)
+
+    def write_predictions(self, out_dir: Path, examples, predictions, scores: Scores) -> None:
+        _semeval_files(Path(out_dir), examples, predictions)
+
+    def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`spaneval score semeval2010 --key KEY.txt --predictions ANSWERS.txt`."""
+        return data.score_semeval_files(options["key"], options["predictions"])
+
+
 def _semeval_files(out_dir: Path, examples, predictions) -> None:
     """The official scorer's inputs, so that its perl script can be run on the same run."""
     atomic.write_text(
@@ -386,7 +430,7 @@ def _semeval_files(out_dir: Path, examples, predictions) -> None:
 
 # --- the task objects -------------------------------------------------------------------------
 
-TACRED = RelationTask(
+TACRED = TacredTask(
     info=TaskInfo(
         name="tacred",
         version="1.1",  # 1.1: the `cls` classifier uses BERT's pooled [CLS] (dense + tanh)
@@ -396,21 +440,14 @@ TACRED = RelationTask(
         default_data="tacred",
         citation="Zhang et al. 2017 (TACRED); Joshi et al. 2020 (SpanBERT) Sec. 4.3",
     ),
-    config_cls=TacredConfig,
     presets={
         "paper": PAPER | {"input_format": "entity_mask", "classifier": "cls"},
         "improved_baseline": IMPROVED | {"input_format": "typed_entity_marker_punct"},
         "tiny": TINY,
     },
-    labels_of=lambda cfg: data.LABEL_SETS[cfg.labels],
-    load_split=load_tacred,
-    score_fn=_tacred_scores,
-    official_files=_tacred_files,
-    subj_types=data.TACRED_SUBJ_TYPES,
-    obj_types=data.TACRED_OBJ_TYPES,
 )
 
-SEMEVAL2010 = RelationTask(
+SEMEVAL2010 = SemevalTask(
     info=TaskInfo(
         name="semeval2010",
         version="1.1",  # 1.1: the `cls` classifier uses BERT's pooled [CLS] (dense + tanh)
@@ -420,7 +457,6 @@ SEMEVAL2010 = RelationTask(
         default_data="bundled",
         citation="Hendrickx et al. 2010 (SemEval-2010 Task 8)",
     ),
-    config_cls=SemevalConfig,
     # SpanBERT did not evaluate on SemEval, so there is no "paper" preset: its TACRED recipe and
     # Zhou and Chen's, with markers instead of (untyped) masks.
     presets={
@@ -428,8 +464,4 @@ SEMEVAL2010 = RelationTask(
         "improved_baseline": IMPROVED | {"input_format": "entity_marker_punct"},
         "tiny": TINY,
     },
-    labels_of=lambda cfg: data.SEMEVAL_LABELS,
-    load_split=load_semeval,
-    score_fn=_semeval_scores,
-    official_files=_semeval_files,
 )

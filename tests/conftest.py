@@ -7,22 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from spaneval.data_paths import shared_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "spaneval" / "data"
-
-
-def _shared_data_dir() -> Path | None:
-    env = os.environ.get("SPANEVAL_SHARED_DATA")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if cand.is_dir():
-            return cand
-    return None
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (or $SPANEVAL_SHARED_DATA); the test is skipped when it is absent."""
-    found = _shared_data_dir()
+    found = shared_data_dir()
     if found is None:
         pytest.skip("full data sets not available (../shared/data); set SPANEVAL_SHARED_DATA")
     return found

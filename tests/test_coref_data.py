@@ -297,11 +297,11 @@ def test_litbank_reader_counts_and_splits(shared_data):
 
 
 def test_litbank_missing_says_where_to_get_it(tmp_path, monkeypatch):
-    import tasks.coref_data as cd
+    from spaneval import data_paths
 
     monkeypatch.delenv("SPANEVAL_LITBANK", raising=False)
     monkeypatch.delenv("SPANEVAL_SHARED_DATA", raising=False)
-    monkeypatch.setattr(cd, "_REPO", tmp_path / "repo")
+    monkeypatch.setattr(data_paths, "REPO", tmp_path / "repo")
     with pytest.raises(SpanevalError, match=r"github\.com/dbamman/litbank"):
         litbank_dir(None)
 

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboards import views
 from spaneval import dashboard
+from tasks import qa_rows, relation_rows
 from tests.records import build_results
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
@@ -195,33 +196,9 @@ def test_example_browser_other_tasks(results, monkeypatch, task):
 
 
 def test_highlight_spans_escapes_and_splits_overlaps():
-    out = views.highlight_spans("a <b>x</b> c", {"gold": [(2, 10)], "pred": [(0, 5)]}, views.QA_STYLES)
+    out = views.highlight_spans("a <b>x</b> c", {"gold": [(2, 10)], "pred": [(0, 5)]}, qa_rows.QA_STYLES)
     assert "<b>" not in out and "&lt;b&gt;" in out
     assert 'class="gold pred"' in out and 'class="pred"' in out and 'class="gold"' in out
-
-
-def test_every_gold_answer_is_placed_and_numbered():
-    row = {
-        "context": "the Denver Broncos won in Denver",
-        "gold": [
-            {"text": "Denver Broncos", "start": 4},
-            {"text": "the Denver Broncos", "start": 0},
-            {"text": "Denver Broncos", "start": 4},  # a second annotator: counted once
-            {"text": "Denver", "start": -1},  # no offset: placed at its first occurrence
-            {"text": "Boston", "start": 3},  # not in the context
-        ],
-        "prediction": "Denver",
-        "start_char": 26,
-        "end_char": 32,
-    }
-    assert views.gold_spans(row) == [
-        ("Denver Broncos", (4, 18)),
-        ("the Denver Broncos", (0, 18)),
-        ("Denver", (4, 10)),
-        ("Boston", None),
-    ]
-    out = views.qa_html(row)
-    assert out.count("<sup style='color:#2ca02c'>") == 3 and "(not in the context)" in out
 
 
 def test_for_display_leaves_no_missing_cell():
@@ -234,58 +211,22 @@ def test_for_display_leaves_no_missing_cell():
     assert views.for_display(full)["a"].dtype.kind == "f"  # no gaps: stays numeric (sortable)
 
 
-def test_example_labels():
-    assert views.example_label({"id": "q1", "question": " Who\nwon? "}) == "Who won? · q1"
-    assert views.example_label({"id": "r1", "tokens": ["a"] * 100}, max_chars=10).endswith("… · r1")
-    assert views.example_label({"id": "d1", "sentences": [["It", "was"]], "doc_id": None}) == "It was · d1"
-
-
-def test_prediction_span_handles_inclusive_end():
-    row = {"context": "hello world", "prediction": "world", "start_char": 6, "end_char": 10}
-    assert views.prediction_span(row) == (6, 11)
-    assert views.prediction_span(row | {"end_char": 11}) == (6, 11)
-    assert views.prediction_span(row | {"prediction": ""}) is None
-
-
 def test_filter_ids_modes():
     a = [{"id": "1", "gold": "x", "predicted": "x"}, {"id": "2", "gold": "x", "predicted": "y"}]
     b = [{"id": "1", "gold": "x", "predicted": "y"}, {"id": "2", "gold": "x", "predicted": "x"}]
-    assert views.filter_ids(a, b, "all") == ["1", "2"]
-    assert views.filter_ids(a, b, "wrong only") == ["2"]
-    assert views.filter_ids(a, b, "A right, B wrong") == ["1"]
-    assert views.filter_ids(a, b, "B right, A wrong") == ["2"]
+    right = relation_rows.is_right
+    assert views.filter_ids(a, b, "all", right) == ["1", "2"]
+    assert views.filter_ids(a, b, "wrong only", right) == ["2"]
+    assert views.filter_ids(a, b, "A right, B wrong", right) == ["1"]
+    assert views.filter_ids(a, b, "B right, A wrong", right) == ["2"]
     with pytest.raises(ValueError):
-        views.filter_ids(a, b, "everything")
+        views.filter_ids(a, b, "everything", right)
 
 
-def test_mention_errors_and_coref_html():
-    gold = [[[0, 0], [3, 3]], [[5, 6], [8, 8]]]
-    predicted = [[[0, 0], [5, 6]], [[9, 9], [3, 3]]]
-    errors = views.mention_errors(gold, predicted)
-    assert errors[(8, 8)] == "missed" and errors[(9, 9)] == "spurious"
-    assert errors[(0, 0)] == "wrong link" and errors[(5, 6)] == "wrong link"
-    row = {
-        "sentences": [["<i>He</i>", "said", "*so*", "."], ["x"] * 6],
-        "gold_clusters": gold,
-        "predicted_clusters": predicted,
-    }
-    out = views.coref_html(row)
-    assert "&lt;i&gt;He&lt;/i&gt;" in out and "<i>He" not in out and "missed" in out and "<br>" in out
-
-
-def test_relation_html_marks_entities_and_escapes():
-    row = {
-        "tokens": ["<b>Ann</b>", "founded", "Acme"],
-        "subj": [0, 0],
-        "obj": [2, 2],
-        "subj_type": "PERSON",
-        "obj_type": "ORG",
-        "gold": "org:founded_by",
-        "predicted": "no_relation",
-    }
-    out = views.relation_html(row)
-    assert "&lt;b&gt;Ann" in out and "subj:PERSON" in out and "obj:ORG" in out and "wrong" in out
-    assert "not recorded" in views.relation_html({"gold": "a", "predicted": "a"})
+def test_short_label():
+    assert views.short_label(" Who\nwon? ", "q1") == "Who won? · q1"
+    assert views.short_label("a " * 100, "r1", max_chars=10).endswith("… · r1")
+    assert views.short_label("", "d1") == "d1"
 
 
 def test_config_diff():

@@ -10,6 +10,8 @@ from spaneval import published, resultsdb, stats
 from spaneval.bench.dashboard_load import write_run
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref, relation, squad
+from tasks import coref_rows, qa_rows
+from tasks.registry import TASKS
 
 
 def _metrics_frame(values: dict[tuple[str, str, int], float]) -> pd.DataFrame:
@@ -60,16 +62,16 @@ def _rows(tmp_path, task, model, n=60):
     return record, resultsdb.load_predictions(record)
 
 
-def _full_sample(rows, metric):
-    spec = stats.spec_for_rows(rows, metric)
+def _full_sample(rows, metric, task):
+    spec = TASKS[task].rows.resampling(metric, rows)
     return float(spec.from_sums(stats.stats_matrix(rows, spec).sum(axis=0)))
 
 
 def test_qa_statistic_matches_official_aggregate(tmp_path):
     _, rows = _rows(tmp_path, "squad", "bert")
     official = squad.aggregate_v1(rows)
-    assert _full_sample(rows, "f1") == pytest.approx(official["f1"])
-    assert _full_sample(rows, "exact_match") == pytest.approx(official["exact_match"])
+    assert _full_sample(rows, "f1", "squad") == pytest.approx(official["f1"])
+    assert _full_sample(rows, "exact_match", "squad") == pytest.approx(official["exact_match"])
 
 
 def test_coref_statistic_matches_reference_scorer_counts(tmp_path):
@@ -81,19 +83,21 @@ def test_coref_statistic_matches_reference_scorer_counts(tmp_path):
         )
         for r in rows
     ]
-    assert _full_sample(rows, "conll_f1") == pytest.approx(100 * coref.score_documents(pairs)["conll_f1"])
-    assert _full_sample(rows, "muc_f1") == pytest.approx(record["metrics"]["muc_f1"])
+    assert _full_sample(rows, "conll_f1", "coref") == pytest.approx(
+        100 * coref.score_documents(pairs)["conll_f1"]
+    )
+    assert _full_sample(rows, "muc_f1", "coref") == pytest.approx(record["metrics"]["muc_f1"])
 
 
 def test_tacred_statistic_matches_official_scorer(tmp_path):
     _, rows = _rows(tmp_path, "tacred", "bert")
     official = relation.tacred_score([r["gold"] for r in rows], [r["predicted"] for r in rows])
-    assert _full_sample(rows, "f1") == pytest.approx(official["f1"])
+    assert _full_sample(rows, "f1", "tacred") == pytest.approx(official["f1"])
 
 
 def test_tacred_nothing_predicted_scores_zero():
     rows = [{"id": str(i), "gold": "per:title", "predicted": "no_relation"} for i in range(4)]
-    assert _full_sample(rows, "f1") == 0.0
+    assert _full_sample(rows, "f1", "tacred") == 0.0
 
 
 def test_semeval_macro_f1_matches_official_scorer_with_wrong_directions():
@@ -110,13 +114,13 @@ def test_semeval_macro_f1_matches_official_scorer_with_wrong_directions():
     official = relation.semeval_score(
         {r["id"]: r["gold"] for r in rows}, {r["id"]: r["predicted"] for r in rows}
     )
-    assert _full_sample(rows, "macro_f1") == pytest.approx(official["official_macro_f1"])
+    assert _full_sample(rows, "macro_f1", "semeval2010") == pytest.approx(official["official_macro_f1"])
 
 
 def test_bootstrap_ci_is_reproducible_and_contains_point():
     rng_stats = np.random.default_rng(0)
     matrix = np.stack([rng_stats.random(500) < 0.7, np.ones(500)], axis=1).astype(float)
-    spec = stats.metric_spec("qa", "exact_match")
+    spec = qa_rows.resampling("exact_match", [])
     first = stats.bootstrap_ci(matrix, spec, np.random.default_rng(1), n_resamples=500)
     again = stats.bootstrap_ci(matrix, spec, np.random.default_rng(1), n_resamples=500)
     assert first == again
@@ -131,7 +135,7 @@ def _qa_matrix(correct: np.ndarray) -> np.ndarray:
 
 def test_paired_tests_on_identical_runs_give_p_one():
     matrix = _qa_matrix(np.random.default_rng(0).random(200) < 0.6)
-    spec = stats.metric_spec("qa", "f1")
+    spec = qa_rows.resampling("f1", [])
     boot = stats.paired_bootstrap(matrix, matrix, spec, np.random.default_rng(0), 200)
     perm = stats.approximate_randomization(matrix, matrix, spec, np.random.default_rng(0), 200)
     assert boot.delta == 0 and boot.p_value == 1.0 and perm.p_value == 1.0
@@ -141,7 +145,7 @@ def test_paired_tests_detect_a_clear_difference():
     rng = np.random.default_rng(0)
     a = _qa_matrix(rng.random(1000) < 0.8)
     b = _qa_matrix(rng.random(1000) < 0.6)
-    spec = stats.metric_spec("qa", "exact_match")
+    spec = qa_rows.resampling("exact_match", [])
     boot = stats.paired_bootstrap(a, b, spec, np.random.default_rng(1), 500)
     perm = stats.approximate_randomization(a, b, spec, np.random.default_rng(1), 500)
     assert boot.delta > 10 and boot.delta_low > 0
@@ -152,7 +156,7 @@ def test_paired_tests_detect_a_clear_difference():
 def test_p_values_are_calibrated_under_the_null():
     """Two equally good systems: about 5% of tests reject at 0.05 (not 0%, not 30%)."""
     rng = np.random.default_rng(42)
-    spec = stats.metric_spec("qa", "exact_match")
+    spec = qa_rows.resampling("exact_match", [])
     rejections = []
     for _ in range(100):
         a, b = _qa_matrix(rng.random(200) < 0.7), _qa_matrix(rng.random(200) < 0.7)
@@ -163,25 +167,26 @@ def test_p_values_are_calibrated_under_the_null():
 def test_compare_rows_aligns_by_id_and_rejects_different_examples(tmp_path):
     _, rows_a = _rows(tmp_path / "a", "squad", "spanbert")
     _, rows_b = _rows(tmp_path / "b", "squad", "bert")
+    resampling = qa_rows.resampling
     result = stats.compare_rows(
-        rows_a, list(reversed(rows_b)), "f1", np.random.default_rng(0), n_resamples=100
+        rows_a, list(reversed(rows_b)), resampling, "f1", np.random.default_rng(0), n_resamples=100
     )
     assert result.score_a == pytest.approx(squad.aggregate_v1(rows_a)["f1"])
     assert result.score_b == pytest.approx(squad.aggregate_v1(rows_b)["f1"])
     with pytest.raises(SpanevalError, match="different examples"):
-        stats.compare_rows(rows_a, rows_b[:-1], "f1", np.random.default_rng(0))
+        stats.compare_rows(rows_a, rows_b[:-1], resampling, "f1", np.random.default_rng(0))
     with pytest.raises(SpanevalError, match="unknown test"):
-        stats.compare_rows(rows_a, rows_b, "f1", np.random.default_rng(0), method="t-test")
+        stats.compare_rows(rows_a, rows_b, resampling, "f1", np.random.default_rng(0), method="t-test")
 
 
 def test_unsupported_metric_names_the_supported_ones():
     with pytest.raises(SpanevalError, match=r"supported: .*conll_f1"):
-        stats.metric_spec("coref", "blanc_f1")
+        coref_rows.resampling("blanc_f1", [])
 
 
 def test_missing_per_example_field_names_the_row():
     rows = [{"id": "q1", "exact": 1, "f1": 1.0}, {"id": "q2", "f1": 0.5, "exact": None}]
-    spec = stats.spec_for_rows(rows, "f1")
+    spec = qa_rows.resampling("f1", rows)
     del rows[1]["f1"]
     with pytest.raises(SpanevalError, match="q2"):
         stats.stats_matrix(rows, spec)

@@ -7,10 +7,8 @@ for 500 records.
 
 The synthetic runs are built by the record schema (spaneval.record_schema.build_record, as the
 runner's records are) and also serve the tests of the loader, statistics, report and dashboard.
-Scores are random but consistent: each record's metrics are computed from its own
-predictions.jsonl rows with the project's scorers (CoNLL counts, TACRED and SemEval scorers), so
-resampling code sees real data.
-Data-set text includes HTML and markdown on purpose, to check it is shown escaped.
+Scores are random but consistent: each task makes its rows and scores them with its own scorer
+(PredictionRows.sample in tasks/*_rows.py), so resampling code sees real data.
 """
 
 from __future__ import annotations
@@ -27,48 +25,23 @@ import numpy as np
 import pandas as pd
 
 from spaneval.atomic import write_json, write_jsonl
-from spaneval.metrics import coref, relation
 from spaneval.metrics.qa_analysis import BOUNDARY_CATEGORIES
 from spaneval.record_schema import RunRecord, build_record
 from spaneval.results import cpu_name
+from tasks.registry import TASKS
 
-QA_TASKS = ("squad", "squad_v2")
-COREF_TASKS = ("coref",)
-RELATION_TASKS = ("tacred", "semeval2010")
+SYNTHETIC_TASKS = ("squad", "squad_v2", "coref", "tacred", "semeval2010")
 MODEL_HUB_IDS = {"spanbert": "SpanBERT/spanbert-base-cased", "bert": "bert-base-cased"}
 # A model's skill in [0, 1]; spanbert is made a little better so filters and tests have differences.
 MODEL_SKILL = {"spanbert": 0.8, "bert": 0.65}
-_WORDS = (
-    "the",
-    "river",
-    "ran",
-    "past",
-    "the",
-    "old",
-    "mill",
-    "where",
-    "Anna",
-    "met",
-    "her",
-    "brother",
-    "in",
-    "<b>May</b>",
-    "*1901*",
-    "|",
-    "`x`",
-)
 
 
 def write_run(root: Path, task: str, model: str, seed: int, n_examples: int = 20) -> Path:
     """Write one finished run (predictions.jsonl, then record.json) and return its directory."""
     rng = np.random.default_rng([seed, sum(map(ord, task + model))])
     skill = MODEL_SKILL.get(model, 0.5)
-    if task in QA_TASKS:
-        rows, metrics, breakdowns, main = _qa_rows(rng, skill, n_examples)
-    elif task in COREF_TASKS:
-        rows, metrics, breakdowns, main = _coref_rows(rng, skill, n_examples)
-    else:
-        rows, metrics, breakdowns, main = _relation_rows(rng, skill, n_examples, task)
+    info, sample = TASKS[task].info, TASKS[task].rows.sample(rng, skill, n_examples)
+    rows, metrics, breakdowns, main = sample.rows, sample.metrics, sample.breakdowns, info.main_metric
     run_id = f"20261126T{100000 + seed:06d}-s{seed}-{rng.bytes(3).hex()}"
     run_dir = Path(root) / task / model / run_id
     write_jsonl(run_dir / "predictions.jsonl", rows)
@@ -138,132 +111,9 @@ def _record(run_id, task, model, seed, metrics, breakdowns, main) -> RunRecord:
     return build_record(**fields)
 
 
-def _qa_rows(rng, skill, n):
-    rows, by_len = [], {}
-    for i in range(n):
-        context = " ".join(rng.choice(_WORDS, size=12))
-        start = context.index(" ") + 1
-        gold = context[start : start + 9]
-        right = rng.random() < skill
-        p_start = start if right else max(0, start - 4)
-        pred = context[p_start : p_start + 9]
-        exact = float(pred == gold)
-        f1 = 1.0 if exact else float(rng.choice([0.0, 0.5]))
-        nbest = [
-            {"text": pred, "start_char": p_start, "end_char": p_start + 9, "score": 3.0, "probability": 0.7},
-            {"text": gold, "start_char": start, "end_char": start + 9, "score": 2.0, "probability": 0.3},
-        ]
-        rows.append(
-            {
-                "id": f"q{i}",
-                "question": "Who met whom **here**?",
-                "context": context,
-                "gold": [{"text": gold, "start": start}, {"text": context[: start - 1], "start": 0}],
-                "prediction": pred,
-                "start_char": p_start,
-                "end_char": p_start + 9,
-                "nbest": nbest,
-                "exact": exact,
-                "f1": f1,
-            }
-        )
-        by_len.setdefault(str(1 + i % 3), []).append((exact, f1))
-    metrics = {
-        "exact_match": 100 * np.mean([r["exact"] for r in rows]),
-        "f1": 100 * np.mean([r["f1"] for r in rows]),
-    }
-    table = {
-        b: {
-            "exact": 100 * np.mean([e for e, _ in v]),
-            "f1": 100 * np.mean([f for _, f in v]),
-            "count": len(v),
-        }
-        for b, v in sorted(by_len.items())
-    }
-    wrong = sum(r["exact"] == 0 for r in rows)
-    # keys in alphabetical order, as a JSON tool might leave them: readers must use breakdown_order
-    boundary = {"disjoint": wrong // 2, "exact": n - wrong, "start_off": wrong - wrong // 2}
-    boundary_table = {k: {"count": v, "percent": 100 * v / n} for k, v in boundary.items() if v}
-    return rows, _floats(metrics), {"f1_by_answer_length": table, "boundary_errors": boundary_table}, "f1"
-
-
-def _coref_rows(rng, skill, n):
-    """Documents with real per-document counts from spaneval.metrics.coref (row["counts"])."""
-    rows = []
-    for i in range(n):
-        sentences = [list(rng.choice(_WORDS, size=6)) for _ in range(2)]
-        gold = [[[0, 0], [6, 7]], [[2, 3], [9, 9]]]
-        pred = [c for c in gold if rng.random() < skill] + [[[4, 4], [10, 10]]]
-        counts = coref.document_counts(_spans(gold), _spans(pred))
-        rows.append(
-            {
-                "id": f"doc{i}",
-                "sentences": sentences,
-                "gold_clusters": gold,
-                "predicted_clusters": pred,
-                "counts": counts,
-            }
-        )
-    scores = coref.aggregate(coref.sum_counts(r["counts"] for r in rows))
-    metrics = {f"{m}_f1": 100 * scores[m]["f1"] for m in coref.CONLL_METRICS}
-    metrics["conll_f1"] = 100 * scores["conll_f1"]
-    conll = metrics["conll_f1"]
-    table = {"1": {"f1": conll, "count": n}, "2": {"f1": conll - 5, "count": n}}
-    return rows, _floats(metrics), {"f1_by_mention_length": table}, "conll_f1"
-
-
-def _spans(clusters):
-    return [[tuple(m) for m in cluster] for cluster in clusters]
-
-
-def _relation_rows(rng, skill, n, task):
-    labels = (
-        ["per:title", "org:founded_by", "no_relation"]
-        if task == "tacred"
-        else ["Cause-Effect(e1,e2)", "Component-Whole(e2,e1)", "Other"]
-    )
-    rows = []
-    for i in range(n):
-        gold = str(rng.choice(labels))
-        pred = gold if rng.random() < skill else str(rng.choice(labels))
-        rows.append(
-            {
-                "id": f"r{i}",
-                "tokens": list(rng.choice(_WORDS, size=8)),
-                "subj": [0, 1],
-                "obj": [4, 4],
-                "subj_type": "PERSON",
-                "obj_type": "TITLE",
-                "gold": gold,
-                "predicted": pred,
-            }
-        )
-    gold, pred = [r["gold"] for r in rows], [r["predicted"] for r in rows]
-    if task == "tacred":
-        scored = relation.tacred_score(gold, pred)
-        metrics, main = {k: scored[k] for k in ("precision", "recall", "f1")}, "f1"
-    else:
-        key = {r["id"]: r["gold"] for r in rows}
-        proposed = {r["id"]: r["predicted"] for r in rows}
-        metrics = {"macro_f1": relation.semeval_score(key, proposed)["official_macro_f1"]}
-        main = "macro_f1"
-    value = metrics[main]
-    table = {"0-2": {"f1": value, "count": n // 2}, "3+": {"f1": value - 3, "count": n - n // 2}}
-    breakdowns = {"f1_by_entity_distance": table, "confusion_matrix": relation.confusion_matrix(gold, pred)}
-    return rows, _floats(metrics), breakdowns, main
-
-
-def _f1(recall: float, precision: float) -> float:
-    return 100 * 2 * recall * precision / (recall + precision) if recall + precision else 0.0
-
-
-def _floats(metrics: dict) -> dict:
-    return {k: float(v) for k, v in metrics.items()}
-
-
 def write_results(root: Path, n_runs: int, n_examples: int = 20) -> None:
     """`n_runs` runs spread over all tasks, spanbert/bert and increasing seeds."""
-    combos = itertools.product(QA_TASKS + COREF_TASKS + RELATION_TASKS, MODEL_SKILL)
+    combos = itertools.product(SYNTHETIC_TASKS, MODEL_SKILL)
     for i, (task, model) in enumerate(itertools.islice(itertools.cycle(combos), n_runs)):
         write_run(root, task, model, seed=1 + i // 10, n_examples=n_examples)
 

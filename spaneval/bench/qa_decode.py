@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from spaneval.data_paths import default_shared_path
 from spaneval.errors import DataError
 from spaneval.models import bundled_tokenizer
 from spaneval.rng import generator
@@ -33,10 +33,7 @@ from tasks.qa_data import read_squad
 from tasks.qa_decode import decode, nbest_json
 from tasks.qa_windows import QAFeatures, encode_windows
 
-SHARED_DATA = Path(
-    os.environ.get("SPANEVAL_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-)
-DEFAULT_DATA = SHARED_DATA / "squad" / "dev-v1.1.json"
+DEFAULT_DATA = default_shared_path("squad", "dev-v1.1.json")
 
 
 def baseline_inputs(features: QAFeatures) -> tuple[list[list[int]], list[list], list[dict]]:
