@@ -46,17 +46,11 @@ from tasks.base import (
     require_fast_tokenizer,
     unknown_source,
 )
-from tasks.coref_data import (
-    ONTONOTES_GENRES,
-    CorefDocument,
-    decode_clusters,
-    format_conll,
-    litbank_dir,
-    litbank_split_files,
-    read_conll,
-)
+from tasks.coref_data import ONTONOTES_GENRES, CorefDocument, format_conll, read_conll
+from tasks.coref_decode import decode_clusters
 from tasks.coref_encode import encode_document, pad_batch
 from tasks.coref_model import CorefModel
+from tasks.litbank import litbank_dir, litbank_split_files
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "coref"
 BUNDLED_FILES = {
@@ -298,7 +292,7 @@ class CorefTask:
 
     def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
         """`spaneval score coref --key KEY.conll --response RESPONSE.conll`."""
-        from tasks.coref_data import score_conll_files
+        from tasks.coref_score_files import score_conll_files
 
         return score_conll_files(options["key"], options["response"])
 
@@ -413,7 +407,7 @@ def _load_ontonotes(split: str, cfg: CorefConfig) -> DataSplit:
     """OntoNotes English (CoNLL-2012, english_v4) from the hub; fails fast offline."""
     from spaneval.errors import HubUnavailableError
     from spaneval.hub import hub_offline, require_hub
-    from tasks.coref_data import document_from_hub
+    from tasks.coref_hub import document_from_hub
 
     repo, subset, pinned = ONTONOTES_HUB
     revision = cfg.hub_revision or pinned

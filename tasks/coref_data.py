@@ -29,15 +29,12 @@ id (`bc/cctv/00/cctv_0000` -> `bc`).
 from __future__ import annotations
 
 import bisect
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spaneval.data_paths import shared_data_roots
-from spaneval.errors import DataError, SpanevalError, excerpt
-from spaneval.metrics.coref import MAX_REPEATED_MENTIONS, repeated_mentions, score_documents, to_percent
+from spaneval.errors import DataError, excerpt
 from spaneval.userfiles import read_text
 
 Span = tuple[int, int]  # inclusive word indices within the document
@@ -318,128 +315,6 @@ def format_conll(docs: Sequence[CorefDocument], clusters: Sequence[Sequence[Sequ
     return "".join(format_document(d, c) for d, c in zip(docs, clusters, strict=True))
 
 
-def pair_documents(
-    key_docs: Sequence[CorefDocument],
-    response_docs: Sequence[CorefDocument],
-    key_path: str,
-    response_path: str,
-) -> list[tuple[CorefDocument, CorefDocument]]:
-    """(key, response) document pairs matched by (name, part); DataError on any mismatch.
-
-    A document missing from either side, a repeated document, or key and response documents with
-    different token counts is an error.
-    """
-
-    def by_key(docs: Sequence, path: str) -> dict:
-        out: dict = {}
-        for doc in docs:
-            if doc.key in out:
-                raise DataError(path, doc.doc_id, "document appears twice")
-            out[doc.key] = doc
-        return out
-
-    keys, responses = by_key(key_docs, key_path), by_key(response_docs, response_path)
-    missing = [keys[k].doc_id for k in keys if k not in responses]
-    if missing:
-        problem = f"{len(missing)} key document(s) missing from the response"
-        raise DataError(response_path, missing[0], problem)
-    extra = [responses[k].doc_id for k in responses if k not in keys]
-    if extra:
-        problem = f"{len(extra)} response document(s) not in the key {key_path}"
-        raise DataError(response_path, extra[0], problem)
-    pairs = []
-    for k, key_doc in keys.items():
-        response_doc = responses[k]
-        _check_aligned(key_doc, response_doc, response_path)
-        pairs.append((key_doc, response_doc))
-    return pairs
-
-
-def _check_aligned(key_doc, response_doc, response_path: str) -> None:
-    """Same token count; words may differ (the scorer's own test responses replace some)."""
-    if len(key_doc.words) != len(response_doc.words):
-        raise DataError(
-            response_path,
-            response_doc.doc_id,
-            f"{len(response_doc.words)} tokens but the key document has {len(key_doc.words)}: "
-            "key and response must align token for token",
-        )
-
-
-def score_conll_files(key_path: str, response_path: str) -> dict:
-    """Score a response CoNLL file against a key file, as the reference scorer does.
-
-    Returns {metric: {recall, precision, f1}} for muc, bcub, ceafm, ceafe, blanc, lea and
-    "mentions" (mention detection), plus "conll_f1": all as percentages (the scorer's scale), and
-    "documents": the number of documents scored.
-    """
-    pairs = pair_documents(read_conll(key_path), read_conll(response_path), str(key_path), str(response_path))
-    repeated = sum(repeated_mentions(k.clusters, r.clusters) for k, r in pairs)
-    if repeated > MAX_REPEATED_MENTIONS:
-        raise DataError(
-            response_path,
-            None,
-            f"{repeated} repeated mentions (response mentions that repeat an earlier one); the "
-            f"reference scorer v8.01 refuses to score more than {MAX_REPEATED_MENTIONS}: fix the output",
-        )
-    scores = score_documents((k.clusters, r.clusters) for k, r in pairs)
-    return {**to_percent(scores), "documents": len(pairs), "warnings": _word_mismatches(pairs, response_path)}
-
-
-def _word_mismatches(pairs, response_path: str) -> list[str]:
-    """The reference scorer matches mentions by word position only; a response whose words differ
-    from the key's (same count) would score silently, so say where they first differ."""
-    differing = [(k, r) for k, r in pairs if k.words != r.words]
-    if not differing:
-        return []
-    k, r = differing[0]
-    i = next(i for i, (a, b) in enumerate(zip(k.words, r.words, strict=True)) if a != b)
-    return [
-        f"{response_path}: {len(differing)} document(s) have other words than the key (first: "
-        f"{r.doc_id}, word {i}: key {k.words[i]!r}, response {r.words[i]!r}); mentions are matched by "
-        "position, so check that the files are aligned"
-    ]
-
-
-LITBANK_HOW_TO_GET = (
-    "LitBank (CC BY 4.0) is at https://github.com/dbamman/litbank: put its coref/conll/ and "
-    "coref/tenfold_splits/ (or our copy, ../shared/data/coref/litbank) in one directory and set "
-    "SPANEVAL_LITBANK=DIR or pass --data DIR"
-)
-
-
-def litbank_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The LitBank directory (with conll/ and tenfold_splits/): `explicit`, $SPANEVAL_LITBANK,
-    $SPANEVAL_SHARED_DATA/coref/litbank, or ../shared/data/coref/litbank beside the checkout."""
-    candidates = [explicit, os.environ.get("SPANEVAL_LITBANK")]
-    candidates += [root / "coref" / "litbank" for root in shared_data_roots()]
-    for cand in candidates:
-        if cand and (Path(cand) / "conll").is_dir():
-            return Path(cand)
-    raise SpanevalError(
-        f"LitBank not found (looked in {', '.join(map(str, filter(None, candidates)))}). {LITBANK_HOW_TO_GET}"
-    )
-
-
-def litbank_split_files(root: Path, fold: int, split: str) -> list[Path]:
-    """CoNLL files of one split ("train", "dev" or "test") of the standard 10-fold LitBank split.
-
-    The split files list brat names (`105_persuasion_brat.tsv`); the CoNLL file has the same stem.
-    """
-    ids_path = root / "tenfold_splits" / str(fold) / f"{split}.ids"
-    if not ids_path.is_file():
-        raise SpanevalError(f"no LitBank split file {ids_path} (folds are 0-9; splits train, dev, test)")
-    files = []
-    for line_no, line in enumerate(read_text(ids_path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        path = root / "conll" / (Path(line.strip()).stem + ".conll")
-        if not path.is_file():
-            raise DataError(ids_path, f"line {line_no}", f"no CoNLL file {path} for {excerpt(line.strip())}")
-        files.append(path)
-    return files
-
-
 def segment_bounds(
     sentence_ends: Sequence[int], word_starts: Sequence[int], n_subtokens: int, max_len: int
 ) -> list[tuple[int, int]]:
@@ -468,70 +343,3 @@ def _last_in(sorted_offsets: Sequence[int], low: int, high: int) -> int | None:
     """The largest offset o with low < o <= high, or None."""
     i = bisect.bisect_right(sorted_offsets, high) - 1
     return sorted_offsets[i] if i >= 0 and sorted_offsets[i] > low else None
-
-
-def document_from_hub(example: dict) -> CorefDocument:
-    """A CorefDocument from one example of the hub data set `conll2012_ontonotesv5` (english_v4).
-
-    Its sentences carry `words`, `speaker` and `coref_spans` ([cluster id, start, end] with
-    sentence-relative inclusive word indices) and `part_id`.
-    """
-    words: list[str] = []
-    speakers: list[str] = []
-    sentence_ends: list[int] = []
-    labels: dict[int, list[Span]] = {}
-    for sentence in example["sentences"]:
-        offset = len(words)
-        words.extend(sentence["words"])
-        speakers.extend([sentence.get("speaker") or "_"] * len(sentence["words"]))
-        sentence_ends.append(len(words))
-        for cluster_id, start, end in sentence["coref_spans"]:
-            labels.setdefault(int(cluster_id), []).append((offset + int(start), offset + int(end)))
-    name = example["document_id"]
-    part = example["sentences"][0].get("part_id", 0) if example["sentences"] else 0
-    return CorefDocument(
-        name=name,
-        part=f"{int(part):03d}",
-        words=tuple(words),
-        sentence_ends=tuple(sentence_ends),
-        clusters=tuple(tuple(sorted(spans)) for spans in labels.values()),
-        speakers=tuple(speakers) if any(s != "_" for s in speakers) else None,
-        genre=genre_of(name),
-        path="hub",
-    )
-
-
-def decode_clusters(
-    top_starts: Sequence[int],
-    top_ends: Sequence[int],
-    top_scores: Sequence[float],
-    antecedents: Sequence[int],
-    subtoken_to_word: Sequence[int],
-    singletons: bool,
-) -> list[list[Span]]:
-    """Clusters of word spans from the model's top spans and predicted antecedents.
-
-    A span joins the cluster of its antecedent (index into the top spans, -1: none; padding has
-    start -1). With `singletons`, a span without antecedent or anaphor whose mention score is
-    positive is a one-mention cluster.
-    """
-    cluster_of: dict[int, int] = {}
-    members: list[list[int]] = []
-    for i, antecedent in enumerate(antecedents):
-        if top_starts[i] < 0 or antecedent < 0:
-            continue
-        if antecedent not in cluster_of:
-            cluster_of[antecedent] = len(members)
-            members.append([antecedent])
-        cluster_of[i] = cluster_of[antecedent]
-        members[cluster_of[i]].append(i)
-    if singletons:
-        members += [
-            [i]
-            for i in range(len(antecedents))
-            if top_starts[i] >= 0 and i not in cluster_of and top_scores[i] > 0
-        ]
-    return [
-        sorted((subtoken_to_word[int(top_starts[i])], subtoken_to_word[int(top_ends[i])]) for i in cluster)
-        for cluster in members
-    ]

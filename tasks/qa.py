@@ -218,7 +218,7 @@ class QATask:
 
     def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
         """`spaneval score squad|squad_v2 --data DEV.json --predictions PRED.json [--na-prob NA.json]`."""
-        from tasks.qa_data import score_squad_files
+        from tasks.qa_score_files import score_squad_files
 
         na_prob = options.get("na_prob")
         return score_squad_files(options["data"], options["predictions"], na_prob, version_2=self.version_2)

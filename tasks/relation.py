@@ -25,6 +25,7 @@ from spaneval.errors import ConfigError, DataError, SpanevalError
 from spaneval.metrics import relation as metrics
 from tasks import relation_data as data
 from tasks import relation_formats as formats
+from tasks import relation_score_files as score_files
 from tasks.base import (
     DataSplit,
     PredictionRows,
@@ -279,7 +280,7 @@ class TacredTask(RelationTask):
 
     def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
         """`spaneval score tacred --data DATA.json --predictions PRED [--patch FILE]`."""
-        return data.score_tacred_files(options["data"], options["predictions"], options.get("patch"))
+        return score_files.score_tacred_files(options["data"], options["predictions"], options.get("patch"))
 
 
 # --- SemEval-2010 Task 8 ----------------------------------------------------------------------
@@ -414,7 +415,7 @@ class SemevalTask(RelationTask):
 
     def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
         """`spaneval score semeval2010 --key KEY.txt --predictions ANSWERS.txt`."""
-        return data.score_semeval_files(options["key"], options["predictions"])
+        return score_files.score_semeval_files(options["key"], options["predictions"])
 
 
 def _semeval_files(out_dir: Path, examples, predictions) -> None:

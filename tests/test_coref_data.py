@@ -11,19 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spaneval.errors import DataError, SpanevalError
-from tasks.coref_data import (
-    coref_column,
-    decode_clusters,
-    document_from_hub,
-    format_conll,
-    format_document,
-    litbank_dir,
-    litbank_split_files,
-    pair_documents,
-    read_conll,
-    score_conll_files,
-    segment_bounds,
-)
+from tasks.coref_data import coref_column, format_conll, format_document, read_conll, segment_bounds
+from tasks.coref_decode import decode_clusters
+from tasks.coref_hub import document_from_hub
+from tasks.coref_score_files import pair_documents, score_conll_files
+from tasks.litbank import litbank_dir, litbank_split_files
 
 REFERENCE = Path(__file__).parent / "data" / "coref_reference"
 GOOD = """#begin document (bc/cctv/00/cctv_0001); part 000

@@ -9,7 +9,8 @@ import pytest
 
 from spaneval.errors import HubUnavailableError, SpanevalError
 from tasks.coref import BUNDLED_DIR, COREF, CorefConfig, local_files, score_predictions
-from tasks.coref_data import read_conll, score_conll_files
+from tasks.coref_data import read_conll
+from tasks.coref_score_files import score_conll_files
 
 SAWYER = BUNDLED_DIR / "74_the_adventures_of_tom_sawyer_brat.conll"
 ANNE = BUNDLED_DIR / "45_anne_of_green_gables_brat.conll"

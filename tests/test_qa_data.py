@@ -8,7 +8,8 @@ import json
 import pytest
 
 from spaneval.errors import DataError
-from tasks.qa_data import Answer, locate_answer, read_mrqa, read_squad, score_squad_files
+from tasks.qa_data import Answer, locate_answer, read_mrqa, read_squad
+from tasks.qa_score_files import score_squad_files
 
 CONTEXT = "The Broncos beat the Panthers. The Broncos won in 2016."
 

@@ -10,6 +10,7 @@ import pytest
 from spaneval.errors import ConfigError, DataError, SpanevalError
 from tasks import relation as rel
 from tasks import relation_data as data
+from tasks import relation_score_files as score_files
 
 
 def tacred_record(rid="r1", **changes) -> dict:
@@ -136,16 +137,16 @@ def test_tacred_score_files(tmp_path):
     )
     txt = tmp_path / "pred.txt"
     txt.write_text("org:founded_by\norg:founded_by\n")
-    result = data.score_tacred_files(str(path), str(txt))
+    result = score_files.score_tacred_files(str(path), str(txt))
     assert (result["precision"], result["recall"]) == (50.0, 100.0)
     pred_json = write_json(tmp_path / "pred.json", {"a": "org:founded_by", "b": "no_relation"})
-    assert data.score_tacred_files(str(path), str(pred_json))["f1"] == 100.0
+    assert score_files.score_tacred_files(str(path), str(pred_json))["f1"] == 100.0
     txt.write_text("org:founded_by\n")
     with pytest.raises(DataError, match="expected 2 labels"):
-        data.score_tacred_files(str(path), str(txt))
+        score_files.score_tacred_files(str(path), str(txt))
     txt.write_text("org:founded_by\norg:fonded_by\n")
     with pytest.raises(DataError, match="line 2: unknown relation 'org:fonded_by'"):
-        data.score_tacred_files(str(path), str(txt))
+        score_files.score_tacred_files(str(path), str(txt))
 
 
 # --- SemEval ------------------------------------------------------------------------------------

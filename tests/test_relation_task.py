@@ -71,7 +71,7 @@ def test_semeval_pipeline_on_bundled_sample(bundled, tmp_path, fmt, classifier):
     assert {"f1_by_entity_distance", "f1_by_adjacency", "per_relation"} <= set(scores.breakdowns)
     assert {"id", "gold", "predicted", "tokens", "subj", "obj"} <= scores.per_example[0].keys()
     rel.SEMEVAL2010.write_predictions(tmp_path, test.examples, predictions, scores)
-    from tasks.relation_data import score_semeval_files
+    from tasks.relation_score_files import score_semeval_files
 
     rescored = score_semeval_files(
         tmp_path / "semeval_answer_key.txt", tmp_path / "semeval_proposed_answers.txt"

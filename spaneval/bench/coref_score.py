@@ -20,7 +20,8 @@ import numpy as np
 from spaneval.metrics.coref import aggregate, document_counts, sum_counts
 from spaneval.results import cpu_name
 from spaneval.rng import generator
-from tasks.coref_data import Span, litbank_dir, read_conll
+from tasks.coref_data import Span, read_conll
+from tasks.litbank import litbank_dir
 
 
 def perturb_clusters(
