@@ -1,2 +1,2 @@
 """The Streamlit leaderboard: `app.py` renders what the pure functions in `views.py` and
-`spaneval.stats` build from `spaneval.resultsdb` tables. Launch with `python -m spaneval dashboard`."""
+`spaneval.seed_tables` build from `spaneval.resultsdb` tables. Launch with `python -m spaneval dashboard`."""

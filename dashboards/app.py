@@ -1,6 +1,6 @@
 """spaneval leaderboard (Streamlit). Run: `python -m spaneval dashboard --results DIR`.
 
-Renders tables built by `spaneval.resultsdb`, `spaneval.stats` and `dashboards.views`; reads the
+Renders tables built by `spaneval.resultsdb`, `spaneval.seed_tables` and `dashboards.views`; reads the
 results directory only through `spaneval.resultsdb` and writes nothing. Text that comes from data
 is shown in dataframes, code blocks or escaped HTML (`st.html`), never as markdown.
 The results directory comes from `-- --results DIR` after the script name, else $SPANEVAL_RESULTS.

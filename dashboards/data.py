@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from spaneval import published, resultsdb, stats
+from spaneval import published, resultsdb, seed_tables
 
 
 def dashboard_data(root: str | Path) -> dict:
@@ -19,16 +19,16 @@ def dashboard_data(root: str | Path) -> dict:
         warnings.simplefilter("ignore", resultsdb.ResultsWarning)
         runs = resultsdb.load_runs(root)
     metrics = resultsdb.metrics_table(runs)
-    summary = stats.seed_summary(metrics)
+    summary = seed_tables.seed_summary(metrics)
     pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
-    long = stats.leaderboard_long(summary, published.published_table(pairs))
+    long = seed_tables.leaderboard_long(summary, published.published_table(pairs))
     return {
         "runs": runs,
         "summary": summary,
-        "leaderboard": stats.leaderboard_wide(long),
+        "leaderboard": seed_tables.leaderboard_wide(long),
         "long": long,
         "published": long[long["kind"] == "published"],
-        "breakdowns": stats.breakdown_summary(resultsdb.breakdowns_table(runs)),
+        "breakdowns": seed_tables.breakdown_summary(resultsdb.breakdowns_table(runs)),
         "runs_table": resultsdb.runs_table(runs),
         "problems": pd.DataFrame([vars(p) for p in runs.problems], columns=["path", "problem"]),
     }

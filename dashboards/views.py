@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from spaneval import names, stats
+from spaneval import names, seed_tables
 
 FILTERS = ("all", "wrong only", "A right, B wrong", "B right, A wrong")
 
@@ -70,7 +70,7 @@ def breakdown_charts(breakdowns: pd.DataFrame, task: str) -> list[tuple[str, str
     part = breakdowns[(breakdowns["task"] == task) & ~breakdowns["table"].isin(MATRIX_TABLES)]
     out = []
     for (table, metric), chart in part.groupby(["table", "metric"], sort=True):
-        order = stats.bucket_order(chart)
+        order = seed_tables.bucket_order(chart)
         frame = chart[["bucket", "label", "mean"]].rename(columns={"label": "model", "mean": "value"})
         out.append((table, metric, frame, order))
     return out
@@ -81,7 +81,7 @@ def confusion_frame(breakdowns: pd.DataFrame, task: str, label: str) -> tuple[pd
     every label pair (zeros filled in), and the label order."""
     matrices = breakdowns[breakdowns["table"].isin(MATRIX_TABLES)]
     part = matrices[(matrices["task"] == task) & (matrices["label"] == label)]
-    return stats.matrix_frame(part)
+    return seed_tables.matrix_frame(part)
 
 
 def loss_frame(record: dict[str, Any]) -> pd.DataFrame:

@@ -114,7 +114,7 @@ def significance(results: Path, labels: dict[str, str], n_resamples: int = 1000)
     """The paired bootstrap test of SpanBERT vs BERT-1seq F1 on the same questions (latest run of each),
     with a reminder of how little fine-tuning the tiny models had."""
     from spaneval.resultsdb import load_predictions, load_runs
-    from spaneval.stats import compare_rows
+    from spaneval.significance import compare_rows
     from tasks.registry import TASKS
 
     latest = {}

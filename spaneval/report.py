@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spaneval import atomic, charts, names, published, report_latex, resultsdb, stats
+from spaneval import atomic, charts, names, published, report_latex, resultsdb, seed_tables, significance
 from spaneval.errors import SpanevalError
 
 FORMATS = ("md", "latex", "html")
@@ -71,15 +71,15 @@ def report(results_dir: str | Path, fmt: str, output: str | Path) -> Path:
 def build_report(runs: resultsdb.Runs, seed: int = 0, n_resamples: int = 1000) -> ReportData:
     """All tables of a report (pure apart from reading prediction files through resultsdb)."""
     metrics = resultsdb.metrics_table(runs)
-    summary = stats.seed_summary(metrics)
+    summary = seed_tables.seed_summary(metrics)
     pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
-    long = stats.leaderboard_long(summary, published.published_table(pairs))
+    long = seed_tables.leaderboard_long(summary, published.published_table(pairs))
     return ReportData(
         results_dir=str(runs.root),
-        main=stats.leaderboard_wide(long),
+        main=seed_tables.leaderboard_wide(long),
         published=long[long["kind"] == "published"],
         significance=significance_table(runs, np.random.default_rng(seed), n_resamples),
-        breakdowns=stats.breakdown_summary(resultsdb.breakdowns_table(runs)),
+        breakdowns=seed_tables.breakdown_summary(resultsdb.breakdowns_table(runs)),
         runs=[provenance(r) for r in runs.records],
         problems=[str(p) for p in runs.problems],
     )
@@ -138,8 +138,10 @@ def compare_models(
         try:
             rows_a = resultsdb.load_predictions(resultsdb.find_record(runs, pair["run_id_a"]))
             rows_b = resultsdb.load_predictions(resultsdb.find_record(runs, pair["run_id_b"]))
-            resampling = TASKS[row["task"]].rows.resampling
-            result = stats.compare_rows(rows_a, rows_b, resampling, row["metric"], rng, method, n_resamples)
+            spec_of = TASKS[row["task"]].rows.resampling
+            result = significance.compare_rows(
+                rows_a, rows_b, spec_of, row["metric"], rng, method, n_resamples
+            )
         except SpanevalError as err:
             rows.append(row | {"note": str(err)})
             continue
@@ -210,7 +212,7 @@ def _p(value: Any) -> str:
 
 
 def main_rows(main: pd.DataFrame) -> Table:
-    """Main table from `stats.leaderboard_wide`: one row per model (and published reference), one
+    """Main table from `seed_tables.leaderboard_wide`: one row per model (and published reference), one
     'mean ± std (n=k)' cell per task, '–' where a model has no result."""
     tasks = [c.removesuffix(" n") for c in main.columns if c.endswith(" n")]
     metric_cols = [
@@ -226,7 +228,7 @@ def main_rows(main: pd.DataFrame) -> Table:
             elif r["kind"] == "published":
                 cells.append(_num(r[col]))
             else:
-                cells.append(stats.format_mean_std(r[col], r[f"{task} std"], int(r[f"{task} n"])))
+                cells.append(seed_tables.format_mean_std(r[col], r[f"{task} std"], int(r[f"{task} n"])))
         rows.append([str(r["row"]), str(r["kind"]), *cells])
     return ["model", "kind", *metric_cols], rows
 
@@ -256,7 +258,7 @@ def breakdown_tables(data: ReportData) -> list[TableWithChart]:
     tables = data.breakdowns[~data.breakdowns["table"].isin(MATRIX_TABLES)]
     for (task, table, metric), part in tables.groupby(["task", "table", "metric"], sort=True):
         models = sorted(part["label"].unique())
-        order = stats.bucket_order(part)
+        order = seed_tables.bucket_order(part)
         rows = []
         for bucket in order:
             cells = part[part["bucket"] == bucket].drop_duplicates("label").set_index("label")
@@ -274,7 +276,7 @@ def matrix_tables(data: ReportData) -> list[TableWithChart]:
     out = []
     matrices = data.breakdowns[data.breakdowns["table"].isin(MATRIX_TABLES)]
     for (task, table, label), part in matrices.groupby(["task", "table", "label"], sort=True):
-        frame, labels = stats.matrix_frame(part)
+        frame, labels = seed_tables.matrix_frame(part)
         counts = frame.set_index(["gold", "predicted"])["count"]
         rows = [
             [f"{i} {gold}", *(_count(counts[(gold, p)]) for p in labels)]

@@ -11,7 +11,7 @@ import numpy as np
 
 from dashboards.views import short_label
 from spaneval.metrics import coref as metrics
-from spaneval.stats import MetricSpec, f1_from, safe_ratio, unsupported_metric
+from spaneval.resampling import MetricSpec, f1_from, safe_ratio, unsupported_metric
 from tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
 
 COUNT_KEYS = ("recall_num", "recall_den", "precision_num", "precision_den")  # order of the count lists

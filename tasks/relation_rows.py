@@ -12,7 +12,7 @@ import numpy as np
 
 from dashboards.views import short_label
 from spaneval.metrics import relation as metrics
-from spaneval.stats import MetricSpec, f1_from, safe_ratio, unsupported_metric
+from spaneval.resampling import MetricSpec, f1_from, safe_ratio, unsupported_metric
 from tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
 
 

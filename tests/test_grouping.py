@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spaneval import names, resultsdb, stats
+from spaneval import names, resultsdb, seed_tables
 from spaneval.bench.dashboard_load import write_run
 
 
@@ -34,7 +34,7 @@ def _load(root: Path) -> tuple[resultsdb.Runs, list[str]]:
 
 
 def _main_summary(runs: resultsdb.Runs):
-    summary = stats.seed_summary(resultsdb.metrics_table(runs))
+    summary = seed_tables.seed_summary(resultsdb.metrics_table(runs))
     return summary[summary["is_main"]].set_index("label")
 
 

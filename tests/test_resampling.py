@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spaneval import published, resultsdb, stats
+from spaneval import published, resampling, resultsdb, seed_tables, significance
 from spaneval.bench.dashboard_load import write_run
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref, relation, squad
@@ -44,7 +44,7 @@ def test_seed_summary_mean_std_n():
             ("squad", "spanbert", 1): 90.0,
         }
     )
-    summary = stats.seed_summary(frame).set_index("label")
+    summary = seed_tables.seed_summary(frame).set_index("label")
     assert summary.loc["bert", "mean"] == pytest.approx(82.0)
     assert summary.loc["bert", "std"] == pytest.approx(2.0)  # sample std (ddof=1)
     assert summary.loc["bert", "n"] == 3 and summary.loc["bert", "seeds"] == (1, 2, 3)
@@ -52,8 +52,8 @@ def test_seed_summary_mean_std_n():
 
 
 def test_format_mean_std():
-    assert stats.format_mean_std(88.54, 0.31, 3) == "88.5 ± 0.3 (n=3)"
-    assert stats.format_mean_std(88.54, float("nan"), 1) == "88.5 (n=1)"
+    assert seed_tables.format_mean_std(88.54, 0.31, 3) == "88.5 ± 0.3 (n=3)"
+    assert seed_tables.format_mean_std(88.54, float("nan"), 1) == "88.5 (n=1)"
 
 
 def _rows(tmp_path, task, model, n=60):
@@ -64,7 +64,7 @@ def _rows(tmp_path, task, model, n=60):
 
 def _full_sample(rows, metric, task):
     spec = TASKS[task].rows.resampling(metric, rows)
-    return float(spec.from_sums(stats.stats_matrix(rows, spec).sum(axis=0)))
+    return float(spec.from_sums(resampling.stats_matrix(rows, spec).sum(axis=0)))
 
 
 def test_qa_statistic_matches_official_aggregate(tmp_path):
@@ -121,8 +121,8 @@ def test_bootstrap_ci_is_reproducible_and_contains_point():
     rng_stats = np.random.default_rng(0)
     matrix = np.stack([rng_stats.random(500) < 0.7, np.ones(500)], axis=1).astype(float)
     spec = qa_rows.resampling("exact_match", [])
-    first = stats.bootstrap_ci(matrix, spec, np.random.default_rng(1), n_resamples=500)
-    again = stats.bootstrap_ci(matrix, spec, np.random.default_rng(1), n_resamples=500)
+    first = resampling.bootstrap_ci(matrix, spec, np.random.default_rng(1), n_resamples=500)
+    again = resampling.bootstrap_ci(matrix, spec, np.random.default_rng(1), n_resamples=500)
     assert first == again
     assert first.low < first.point < first.high
     # binomial standard error at n=500, p=0.7 is 2.05 points: the 95% interval is about +-4
@@ -136,8 +136,8 @@ def _qa_matrix(correct: np.ndarray) -> np.ndarray:
 def test_paired_tests_on_identical_runs_give_p_one():
     matrix = _qa_matrix(np.random.default_rng(0).random(200) < 0.6)
     spec = qa_rows.resampling("f1", [])
-    boot = stats.paired_bootstrap(matrix, matrix, spec, np.random.default_rng(0), 200)
-    perm = stats.approximate_randomization(matrix, matrix, spec, np.random.default_rng(0), 200)
+    boot = significance.paired_bootstrap(matrix, matrix, spec, np.random.default_rng(0), 200)
+    perm = significance.approximate_randomization(matrix, matrix, spec, np.random.default_rng(0), 200)
     assert boot.delta == 0 and boot.p_value == 1.0 and perm.p_value == 1.0
 
 
@@ -146,8 +146,8 @@ def test_paired_tests_detect_a_clear_difference():
     a = _qa_matrix(rng.random(1000) < 0.8)
     b = _qa_matrix(rng.random(1000) < 0.6)
     spec = qa_rows.resampling("exact_match", [])
-    boot = stats.paired_bootstrap(a, b, spec, np.random.default_rng(1), 500)
-    perm = stats.approximate_randomization(a, b, spec, np.random.default_rng(1), 500)
+    boot = significance.paired_bootstrap(a, b, spec, np.random.default_rng(1), 500)
+    perm = significance.approximate_randomization(a, b, spec, np.random.default_rng(1), 500)
     assert boot.delta > 10 and boot.delta_low > 0
     assert boot.p_value < 0.01 and perm.p_value < 0.01
     assert boot.p_value >= 1 / 501  # never 0: (1 + extreme) / (1 + resamples)
@@ -160,7 +160,7 @@ def test_p_values_are_calibrated_under_the_null():
     rejections = []
     for _ in range(100):
         a, b = _qa_matrix(rng.random(200) < 0.7), _qa_matrix(rng.random(200) < 0.7)
-        rejections.append(stats.approximate_randomization(a, b, spec, rng, 200).p_value < 0.05)
+        rejections.append(significance.approximate_randomization(a, b, spec, rng, 200).p_value < 0.05)
     assert 0.0 < np.mean(rejections) <= 0.12
 
 
@@ -168,15 +168,15 @@ def test_compare_rows_aligns_by_id_and_rejects_different_examples(tmp_path):
     _, rows_a = _rows(tmp_path / "a", "squad", "spanbert")
     _, rows_b = _rows(tmp_path / "b", "squad", "bert")
     resampling = qa_rows.resampling
-    result = stats.compare_rows(
+    result = significance.compare_rows(
         rows_a, list(reversed(rows_b)), resampling, "f1", np.random.default_rng(0), n_resamples=100
     )
     assert result.score_a == pytest.approx(squad.aggregate_v1(rows_a)["f1"])
     assert result.score_b == pytest.approx(squad.aggregate_v1(rows_b)["f1"])
     with pytest.raises(SpanevalError, match="different examples"):
-        stats.compare_rows(rows_a, rows_b[:-1], resampling, "f1", np.random.default_rng(0))
+        significance.compare_rows(rows_a, rows_b[:-1], resampling, "f1", np.random.default_rng(0))
     with pytest.raises(SpanevalError, match="unknown test"):
-        stats.compare_rows(rows_a, rows_b, resampling, "f1", np.random.default_rng(0), method="t-test")
+        significance.compare_rows(rows_a, rows_b, resampling, "f1", np.random.default_rng(0), method="t-test")
 
 
 def test_unsupported_metric_names_the_supported_ones():
@@ -189,20 +189,20 @@ def test_missing_per_example_field_names_the_row():
     spec = qa_rows.resampling("f1", rows)
     del rows[1]["f1"]
     with pytest.raises(SpanevalError, match="q2"):
-        stats.stats_matrix(rows, spec)
+        resampling.stats_matrix(rows, spec)
 
 
 def test_leaderboard_has_published_rows_only_where_comparable():
     frame = _metrics_frame({("squad", "bert", 1): 80.0, ("squad", "spanbert", 1): 85.0})
     frame = pd.concat([frame, _metrics_frame({("coref", "spanbert", 1): 60.0}).assign(metric="conll_f1")])
-    summary = stats.seed_summary(frame)
+    summary = seed_tables.seed_summary(frame)
     ref = published.published_table({("squad", "bundled"), ("coref", "bundled")})
-    long = stats.leaderboard_long(summary, ref)
+    long = seed_tables.leaderboard_long(summary, ref)
     published_rows = long[long["kind"] == "published"]
     assert set(published_rows["task"]) == {"squad"}  # LitBank coreference has no published number
     assert set(published_rows["metric"]) == {"f1"}
     assert all("published" in label for label in published_rows["row"])
-    wide = stats.leaderboard_wide(long)
+    wide = seed_tables.leaderboard_wide(long)
     assert list(wide["kind"][:2]) == ["measured", "measured"]
     assert {"squad f1", "squad std", "squad n", "coref conll_f1"} <= set(wide.columns)
 
@@ -236,5 +236,5 @@ def test_breakdown_summary_means_over_seeds():
             for s, v in ((1, 50.0), (2, 70.0))
         ]
     )
-    out = stats.breakdown_summary(frame)
+    out = seed_tables.breakdown_summary(frame)
     assert out["mean"].tolist() == [60.0] and out["n"].tolist() == [2]
