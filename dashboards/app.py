@@ -1,7 +1,7 @@
 """spaneval leaderboard (Streamlit). Run: `python -m spaneval dashboard --results DIR`.
 
-Renders tables built by `spaneval.resultsdb`, `spaneval.seed_tables` and `dashboards.views`; reads the
-results directory only through `spaneval.resultsdb` and writes nothing. Text that comes from data
+Renders tables built by `spaneval.results_tables`, `spaneval.seed_tables` and `dashboards.views`; reads the
+results directory only through `spaneval.results_tables` and writes nothing. Text that comes from data
 is shown in dataframes, code blocks or escaped HTML (`st.html`), never as markdown.
 The results directory comes from `-- --results DIR` after the script name, else $SPANEVAL_RESULTS.
 """
@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboards import views
 from dashboards.data import dashboard_data
-from spaneval import charts, names, resultsdb
+from spaneval import charts, names, results_tables
 from spaneval.errors import SpanevalError
 
 VIEWS = ("Leaderboard", "Task", "Run", "Examples")
@@ -45,7 +45,7 @@ def load(root: str, signature: tuple) -> dict:
 
 @st.cache_data(show_spinner=False)
 def predictions(root: str, signature: tuple, run_id: str) -> list[dict]:
-    return resultsdb.load_predictions(resultsdb.find_record(load(root, signature)["runs"], run_id))
+    return results_tables.load_predictions(results_tables.find_record(load(root, signature)["runs"], run_id))
 
 
 def leaderboard_page(data: dict) -> None:
@@ -130,7 +130,7 @@ def run_page(data: dict) -> None:
     labels = {run["run_id"]: views.run_label(run) for run in runs.to_dict("records")}
     ids = list(labels)
     run_a = st.selectbox("Run", ids, format_func=labels.get, key="run_a")
-    record = resultsdb.find_record(data["runs"], run_a)
+    record = results_tables.find_record(data["runs"], run_a)
     st.html(views.run_heading(record))
     st.subheader("Training loss")
     losses = views.loss_frame(record)
@@ -147,7 +147,9 @@ def run_page(data: dict) -> None:
     st.json(record.get("config") or {})
     st.subheader("Config diff with another run")
     run_b = st.selectbox("Compare with", ids, index=min(1, len(ids) - 1), format_func=labels.get, key="run_b")
-    diff = views.config_diff(record.get("config"), resultsdb.find_record(data["runs"], run_b).get("config"))
+    diff = views.config_diff(
+        record.get("config"), results_tables.find_record(data["runs"], run_b).get("config")
+    )
     if diff.empty:
         st.info("The two configs are identical.")
     else:
@@ -199,7 +201,7 @@ def examples_page(data: dict, root: str, signature: tuple) -> None:
 def main() -> None:
     st.set_page_config(page_title="spaneval", layout="wide")
     root = results_dir()
-    signature = resultsdb.signature(root)
+    signature = results_tables.signature(root)
     data = load(str(root), signature)
     st.sidebar.title("spaneval")
     st.sidebar.caption("Results directory")

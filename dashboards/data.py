@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from spaneval import published, resultsdb, seed_tables
+from spaneval import published, results_tables, seed_tables
 
 
 def dashboard_data(root: str | Path) -> dict:
     """Runs, seed summaries, the leaderboard with published reference rows, breakdowns, problems."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
-        runs = resultsdb.load_runs(root)
-    metrics = resultsdb.metrics_table(runs)
+        warnings.simplefilter("ignore", results_tables.ResultsWarning)
+        runs = results_tables.load_runs(root)
+    metrics = results_tables.metrics_table(runs)
     summary = seed_tables.seed_summary(metrics)
     pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
     long = seed_tables.leaderboard_long(summary, published.published_table(pairs))
@@ -28,7 +28,7 @@ def dashboard_data(root: str | Path) -> dict:
         "leaderboard": seed_tables.leaderboard_wide(long),
         "long": long,
         "published": long[long["kind"] == "published"],
-        "breakdowns": seed_tables.breakdown_summary(resultsdb.breakdowns_table(runs)),
-        "runs_table": resultsdb.runs_table(runs),
+        "breakdowns": seed_tables.breakdown_summary(results_tables.breakdowns_table(runs)),
+        "runs_table": results_tables.runs_table(runs),
         "problems": pd.DataFrame([vars(p) for p in runs.problems], columns=["path", "problem"]),
     }

@@ -339,7 +339,7 @@ def report(args: argparse.Namespace) -> int:
 
 def dashboard(args: argparse.Namespace) -> int:
     """`spaneval dashboard`: `streamlit run` the leaderboard app on --results."""
-    from spaneval.dashboard import dashboard as launch
+    from spaneval.dashboard_server import dashboard as launch
 
     return launch(args.results, args.port, [], args.host)
 

@@ -298,7 +298,7 @@ def _run_cells(exp: Experiment, cells: list[Cell], runs: list[FoundRun]) -> list
 
 def _write_reports(exp: Experiment) -> None:
     from spaneval.report import report
-    from spaneval.resultsdb import load_runs
+    from spaneval.results_tables import load_runs
 
     if load_runs(exp.output).empty:
         _say(exp, "no finished runs yet; no report written")

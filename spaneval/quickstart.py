@@ -89,7 +89,7 @@ def _plan(out_dir: Path) -> str:
 
 def side_by_side(results: Path, labels: dict[str, str]) -> str:
     """EM/F1 per model from the run records, plus F1 by answer length (the span-level view)."""
-    from spaneval.resultsdb import breakdowns_table, load_runs, metrics_table
+    from spaneval.results_tables import breakdowns_table, load_runs, metrics_table
 
     runs = load_runs(results)
     metrics = metrics_table(runs)
@@ -113,7 +113,7 @@ def side_by_side(results: Path, labels: dict[str, str]) -> str:
 def significance(results: Path, labels: dict[str, str], n_resamples: int = 1000) -> str:
     """The paired bootstrap test of SpanBERT vs BERT-1seq F1 on the same questions (latest run of each),
     with a reminder of how little fine-tuning the tiny models had."""
-    from spaneval.resultsdb import load_predictions, load_runs
+    from spaneval.results_tables import load_predictions, load_runs
     from spaneval.significance import compare_rows
     from tasks.registry import TASKS
 

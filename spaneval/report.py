@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spaneval import atomic, charts, names, published, report_latex, resultsdb, seed_tables, significance
+from spaneval import atomic, charts, names, published, report_latex, results_tables, seed_tables, significance
 from spaneval.errors import SpanevalError
 
 FORMATS = ("md", "latex", "html")
@@ -61,16 +61,16 @@ def report(results_dir: str | Path, fmt: str, output: str | Path) -> Path:
     """Write the report for all runs under `results_dir` to `output` (atomically) and return its path."""
     if fmt not in FORMATS:
         raise SpanevalError(f"unknown report format {fmt!r}; known: {', '.join(FORMATS)}")
-    runs = resultsdb.load_runs(results_dir)
+    runs = results_tables.load_runs(results_dir)
     data = build_report(runs)
     text = RENDERERS[fmt](report_blocks(data))
     atomic.write_text(output, text)
     return Path(output)
 
 
-def build_report(runs: resultsdb.Runs, seed: int = 0, n_resamples: int = 1000) -> ReportData:
-    """All tables of a report (pure apart from reading prediction files through resultsdb)."""
-    metrics = resultsdb.metrics_table(runs)
+def build_report(runs: results_tables.Runs, seed: int = 0, n_resamples: int = 1000) -> ReportData:
+    """All tables of a report (pure apart from reading prediction files through results_tables)."""
+    metrics = results_tables.metrics_table(runs)
     summary = seed_tables.seed_summary(metrics)
     pairs = set(zip(metrics["task"], metrics["data_source"], strict=True))
     long = seed_tables.leaderboard_long(summary, published.published_table(pairs))
@@ -79,18 +79,18 @@ def build_report(runs: resultsdb.Runs, seed: int = 0, n_resamples: int = 1000) -
         main=seed_tables.leaderboard_wide(long),
         published=long[long["kind"] == "published"],
         significance=significance_table(runs, np.random.default_rng(seed), n_resamples),
-        breakdowns=seed_tables.breakdown_summary(resultsdb.breakdowns_table(runs)),
+        breakdowns=seed_tables.breakdown_summary(results_tables.breakdowns_table(runs)),
         runs=[provenance(r) for r in runs.records],
         problems=[str(p) for p in runs.problems],
     )
 
 
 def significance_table(
-    runs: resultsdb.Runs, rng: np.random.Generator, n_resamples: int = 1000
+    runs: results_tables.Runs, rng: np.random.Generator, n_resamples: int = 1000
 ) -> pd.DataFrame:
     """Paired tests on each task's main metric, per seed both models ran on the same data: every
     model (group label) against the task's first BERT-like one when there is one, else every pair."""
-    table = resultsdb.runs_table(runs)
+    table = results_tables.runs_table(runs)
     rows: list[dict[str, Any]] = []
     for _, part in table.groupby("task", sort=True) if not table.empty else []:
         models = part.sort_values("label").drop_duplicates("label")
@@ -107,7 +107,7 @@ def significance_table(
 
 
 def compare_models(
-    runs: resultsdb.Runs,
+    runs: results_tables.Runs,
     task_runs: pd.DataFrame,
     model_a: str,
     model_b: str,
@@ -136,8 +136,8 @@ def compare_models(
             "run_b": pair["run_id_b"],
         }
         try:
-            rows_a = resultsdb.load_predictions(resultsdb.find_record(runs, pair["run_id_a"]))
-            rows_b = resultsdb.load_predictions(resultsdb.find_record(runs, pair["run_id_b"]))
+            rows_a = results_tables.load_predictions(results_tables.find_record(runs, pair["run_id_a"]))
+            rows_b = results_tables.load_predictions(results_tables.find_record(runs, pair["run_id_b"]))
             spec_of = TASKS[row["task"]].rows.resampling
             result = significance.compare_rows(
                 rows_a, rows_b, spec_of, row["metric"], rng, method, n_resamples

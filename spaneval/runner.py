@@ -23,8 +23,8 @@ from spaneval.distributed import DistInfo, init_distributed, shutdown_distribute
 from spaneval.errors import DataError, SpanevalError
 from spaneval.models import load_encoder, load_tokenizer, model_fingerprint, resolve_model, tokenizer_settings
 from spaneval.registry import lookup
-from spaneval.results import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.rng import seed_everything
+from spaneval.run_writer import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.saved_model import save_task_model
 from spaneval.train import TrainConfig, finetune, log, per_rank_batch_size, predict, total_steps
 from spaneval.userfiles import read_json

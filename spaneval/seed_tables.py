@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-# Runs of one `group` (resultsdb.group_key: model, tokenizer settings, config, data) are seeds of one
+# Runs of one `group` (results_tables.group_key: model, tokenizer settings, config, data) are seeds of one
 # experiment; the descriptive columns are constant within a group and carried along.
 GROUP_KEYS = ("task", "group", "metric")
 GROUP_COLUMNS = ("label", "model", "data_source", "data_fingerprint", "config_key")
@@ -16,7 +16,7 @@ GROUP_COLUMNS = ("label", "model", "data_source", "data_fingerprint", "config_ke
 def seed_summary(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mean, sample std (ddof=1; NaN for one seed) and number of distinct seeds per group.
 
-    `metrics` is `resultsdb.metrics_table(...)`; a seed listed twice in a group (the same run read
+    `metrics` is `results_tables.metrics_table(...)`; a seed listed twice in a group (the same run read
     twice) counts once, its last row kept. Columns: GROUP_KEYS, GROUP_COLUMNS, mean, std, n, seeds,
     is_main.
     """
@@ -43,7 +43,7 @@ def format_mean_std(mean: float, std: float, n: int, digits: int = 1) -> str:
 def leaderboard_long(summary: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
     """Main score per (row, task): measured groups from `seed_summary`, plus published reference rows.
 
-    A row is a group's label (resultsdb.group_labels: the display name, plus what sets it apart when
+    A row is a group's label (results_tables.group_labels: the display name, plus what sets it apart when
     one model has several configs, tokenizer settings or data sets for a task). Published rows
     (kind "published") are kept only for a task's main metric.
     Columns: row, kind, task, metric, mean, std, n, source, model (the full model name or path).

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from spaneval.atomic import write_dir, write_json
-from spaneval.results import new_run_dir
+from spaneval.run_writer import new_run_dir
 
 
 def test_write_json_replaces_whole_file_and_leaves_no_temp(tmp_path: Path):

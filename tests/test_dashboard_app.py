@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import views
-from spaneval import dashboard
+from spaneval import dashboard_server
 from tasks import qa_rows, relation_rows
 from tests.records import build_results
 
@@ -238,7 +238,7 @@ def test_config_diff():
 
 
 def test_dashboard_command_is_a_thin_streamlit_wrapper(tmp_path):
-    command = dashboard.streamlit_command(str(tmp_path), 8600, ["--theme.base", "dark"])
+    command = dashboard_server.streamlit_command(str(tmp_path), 8600, ["--theme.base", "dark"])
     assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith(
         os.path.join("dashboards", "app.py")
     )
@@ -246,6 +246,6 @@ def test_dashboard_command_is_a_thin_streamlit_wrapper(tmp_path):
     assert command[command.index("--server.port") :][:2] == ["--server.port", "8600"]
     assert "--theme.base" in command
     assert command[command.index("--server.address") :][:2] == ["--server.address", "127.0.0.1"]
-    shared = dashboard.streamlit_command(str(tmp_path), None, [], host="0.0.0.0")
+    shared = dashboard_server.streamlit_command(str(tmp_path), None, [], host="0.0.0.0")
     assert shared[shared.index("--server.address") + 1] == "0.0.0.0"
-    assert str(Path(dashboard.APP).parents[1]) in dashboard.streamlit_env()["PYTHONPATH"]
+    assert str(Path(dashboard_server.APP).parents[1]) in dashboard_server.streamlit_env()["PYTHONPATH"]

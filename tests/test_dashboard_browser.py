@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from spaneval import dashboard
+from spaneval import dashboard_server
 from tests.records import build_results
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,9 +88,9 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 60.0) 
 @pytest.fixture(scope="module")
 def server(results):
     port = _free_port()
-    command = dashboard.streamlit_command(str(results), port, [])
+    command = dashboard_server.streamlit_command(str(results), port, [])
     process = subprocess.Popen(
-        command, env=dashboard.streamlit_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command, env=dashboard_server.streamlit_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spaneval import names, resultsdb, seed_tables
+from spaneval import names, results_tables, seed_tables
 from spaneval.bench.dashboard_load import write_run
 
 
@@ -26,15 +26,15 @@ def _lowercased(record: dict) -> None:
     record["run_id"] += "-lower"  # write_run's ids depend on task, model and seed only
 
 
-def _load(root: Path) -> tuple[resultsdb.Runs, list[str]]:
+def _load(root: Path) -> tuple[results_tables.Runs, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", resultsdb.ResultsWarning)
-        runs = resultsdb.load_runs(root)
+        warnings.simplefilter("always", results_tables.ResultsWarning)
+        runs = results_tables.load_runs(root)
     return runs, [str(w.message) for w in caught]
 
 
-def _main_summary(runs: resultsdb.Runs):
-    summary = seed_tables.seed_summary(resultsdb.metrics_table(runs))
+def _main_summary(runs: results_tables.Runs):
+    summary = seed_tables.seed_summary(results_tables.metrics_table(runs))
     return summary[summary["is_main"]].set_index("label")
 
 

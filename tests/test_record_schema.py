@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from spaneval import resultsdb
+from spaneval import results_tables
 from spaneval.errors import DataError, SpanevalError
 from spaneval.record_schema import SCHEMA_VERSION, build_record, record_problems
-from spaneval.results import write_record
+from spaneval.run_writer import write_record
 from tests.records import build_results
 
 V1_RECORDS = sorted((Path(__file__).parent / "schema_v1_records").glob("*.json"))
@@ -72,9 +72,9 @@ def test_version_1_records_still_load(tmp_path, path):
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(path, run / "record.json")
-    record = resultsdb.read_record(run / "record.json")
+    record = results_tables.read_record(run / "record.json")
     assert record["schema_version"] == 1 and record_problems(record) == []
-    assert not resultsdb.metrics_table(resultsdb.load_runs(tmp_path)).empty
+    assert not results_tables.metrics_table(results_tables.load_runs(tmp_path)).empty
 
 
 def _plant(root: Path, name: str, record) -> Path:
@@ -95,16 +95,18 @@ def test_records_of_the_wrong_shape_are_skipped_with_a_warning_naming_them(tmp_p
     build_results(tmp_path, tasks=("squad",), models=("bert",), seeds=(1,), bad_files=False)
     bad = {"schema_version": 1, **_fields(run_id=name), **change}
     _plant(tmp_path, name, bad)
-    with pytest.warns(resultsdb.ResultsWarning, match=rf"{name}/record.json, record {name}: .*{problem}"):
-        runs = resultsdb.load_runs(tmp_path)
+    with pytest.warns(
+        results_tables.ResultsWarning, match=rf"{name}/record.json, record {name}: .*{problem}"
+    ):
+        runs = results_tables.load_runs(tmp_path)
     assert len(runs.records) == 1  # the good run still loads
-    resultsdb.metrics_table(runs), resultsdb.breakdowns_table(runs), resultsdb.runs_table(runs)
+    results_tables.metrics_table(runs), results_tables.breakdowns_table(runs), results_tables.runs_table(runs)
 
 
 def test_a_deeply_nested_record_is_skipped_not_a_crash(tmp_path):
     _plant(tmp_path, "deep", "[" * 100_000 + "]" * 100_000)
-    with pytest.warns(resultsdb.ResultsWarning, match="nested too deeply"):
-        assert resultsdb.load_runs(tmp_path).empty
+    with pytest.warns(results_tables.ResultsWarning, match="nested too deeply"):
+        assert results_tables.load_runs(tmp_path).empty
 
 
 @pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "link.jsonl"])
@@ -114,9 +116,9 @@ def test_files_named_by_a_record_are_read_only_inside_its_run_directory(tmp_path
     )
     (tmp_path / "secret.jsonl").write_text('{"id": "secret"}\n')
     (run / "link.jsonl").symlink_to(tmp_path / "secret.jsonl")
-    [record] = resultsdb.load_runs(tmp_path / "results").records
+    [record] = results_tables.load_runs(tmp_path / "results").records
     with pytest.raises(DataError, match="outside the run directory"):
-        resultsdb.load_predictions(record)
+        results_tables.load_predictions(record)
 
 
 def test_nan_figures_are_written_as_null(tmp_path):

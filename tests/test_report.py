@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from spaneval import report as report_mod
-from spaneval import resultsdb
+from spaneval import results_tables
 from spaneval.cli import main as cli_main
 from spaneval.errors import SpanevalError
 from tests.records import build_results
@@ -35,7 +35,7 @@ def results(tmp_path_factory):
 def rendered(results, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
+        warnings.simplefilter("ignore", results_tables.ResultsWarning)
         return {
             fmt: report_mod.report(results, fmt, out / f"report.{fmt}").read_text()
             for fmt in report_mod.FORMATS
@@ -128,7 +128,7 @@ def test_unknown_format(tmp_path):
 def test_cli_report(results, tmp_path):
     out = tmp_path / "report.html"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
+        warnings.simplefilter("ignore", results_tables.ResultsWarning)
         code = cli_main(["report", "--results", str(results), "--format", "html", "--output", str(out)])
     assert code == 0 and out.read_text().startswith("<!DOCTYPE html>")
 
@@ -183,7 +183,7 @@ def _compile(tex: str, folder) -> str:
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (texlive-latex-base)")
 def test_latex_report_fits_the_page(wide_results, tmp_path):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
+        warnings.simplefilter("ignore", results_tables.ResultsWarning)
         tex = report_mod.report(wide_results, "latex", tmp_path / "report.tex").read_text()
     log = _compile(tex, tmp_path)
     boxes = [float(points) for points in OVERFULL.findall(log)]

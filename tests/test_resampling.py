@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spaneval import published, resampling, resultsdb, seed_tables, significance
+from spaneval import published, resampling, results_tables, seed_tables, significance
 from spaneval.bench.dashboard_load import write_run
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref, relation, squad
@@ -58,8 +58,8 @@ def test_format_mean_std():
 
 def _rows(tmp_path, task, model, n=60):
     record_dir = write_run(tmp_path, task, model, 1, n_examples=n)
-    record = resultsdb.read_record(record_dir / "record.json")
-    return record, resultsdb.load_predictions(record)
+    record = results_tables.read_record(record_dir / "record.json")
+    return record, results_tables.load_predictions(record)
 
 
 def _full_sample(rows, metric, task):

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from spaneval.metrics.coref import aggregate, document_counts, sum_counts
-from spaneval.results import cpu_name
 from spaneval.rng import generator
+from spaneval.run_writer import cpu_name
 from tasks.coref_data import Span, read_conll
 from tasks.litbank import litbank_dir
 

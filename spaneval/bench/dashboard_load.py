@@ -1,7 +1,7 @@
 """Benchmark `dashboard-load`: load 500 run records and build the leaderboard tables.
 
 `python -m spaneval bench dashboard-load [--runs 500]` writes synthetic runs to a temporary
-directory, then times what the dashboard does on start: `resultsdb.load_runs`, the tidy metrics
+directory, then times what the dashboard does on start: `results_tables.load_runs`, the tidy metrics
 table, the seed summary and the leaderboard. Prints one JSON line. The goal (issue 6) is under 3 s
 for 500 records.
 
@@ -27,7 +27,7 @@ import pandas as pd
 from spaneval.atomic import write_json, write_jsonl
 from spaneval.metrics.qa_analysis import BOUNDARY_CATEGORIES
 from spaneval.record_schema import RunRecord, build_record
-from spaneval.results import cpu_name
+from spaneval.run_writer import cpu_name
 from tasks.registry import TASKS
 
 SYNTHETIC_TASKS = ("squad", "squad_v2", "coref", "tacred", "semeval2010")
@@ -131,7 +131,7 @@ def app_render_s(root: Path) -> float:
 
     from streamlit.testing.v1 import AppTest
 
-    from spaneval.dashboard import APP
+    from spaneval.dashboard_server import APP
 
     previous = os.environ.get("SPANEVAL_RESULTS")
     os.environ["SPANEVAL_RESULTS"] = str(root)

@@ -35,7 +35,7 @@ from pretrain.blocks import BlockStream, Rows, TokenizerSpecials, block_table, s
 from pretrain.corpus import BUNDLED_CORPUS, build_shards
 from pretrain.masking import IGNORE_INDEX, MaskingConfig, mask_batch, mask_batch_with_spans
 from spaneval.data_paths import default_shared_path
-from spaneval.results import cpu_name
+from spaneval.run_writer import cpu_name
 
 SHARED_CORPUS = default_shared_path("corpus", "gutenberg")
 SPAN_GOAL_TOKENS_PER_S = 5e6  # issue 3: span masking >= 5 M tokens/s on one core

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from spaneval.results import cpu_name
+from spaneval.run_writer import cpu_name
 
 BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 # Dense bf16 peak FLOP/s by device name (datasheets; SXM parts). Unknown devices: MFU is null.

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from spaneval import resultsdb
+from spaneval import results_tables
 from spaneval.bench.dashboard_load import write_run
 from spaneval.errors import DataError
 from tests.records import MODELS, SEEDS, TASKS, build_results
@@ -21,8 +21,8 @@ def results(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(results):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", resultsdb.ResultsWarning)
-        return resultsdb.load_runs(results)
+        warnings.simplefilter("ignore", results_tables.ResultsWarning)
+        return results_tables.load_runs(results)
 
 
 def test_loads_every_finished_run(runs):
@@ -31,8 +31,8 @@ def test_loads_every_finished_run(runs):
 
 
 def test_corrupt_and_unknown_schema_files_are_named_in_warnings(results):
-    with pytest.warns(resultsdb.ResultsWarning) as caught:
-        runs = resultsdb.load_runs(results)
+    with pytest.warns(results_tables.ResultsWarning) as caught:
+        runs = results_tables.load_runs(results)
     messages = [str(w.message) for w in caught]
     assert any("s9-corrupt/record.json" in m and "corrupt" in m for m in messages)
     assert any("s8-future/record.json" in m and "schema_version 99" in m for m in messages)
@@ -42,27 +42,27 @@ def test_corrupt_and_unknown_schema_files_are_named_in_warnings(results):
 
 def test_strict_mode_raises_with_file_and_reason(results):
     with pytest.raises(DataError, match=r"schema_version 99 is not supported"):
-        resultsdb.load_runs(results, strict=True)
+        results_tables.load_runs(results, strict=True)
 
 
 def test_missing_fields_are_corrupt(tmp_path):
     run = tmp_path / "squad" / "bert" / "x"
     run.mkdir(parents=True)
     (run / "record.json").write_text(json.dumps({"schema_version": 1, "run_id": "x"}))
-    with pytest.warns(resultsdb.ResultsWarning, match="task is missing"):
-        runs = resultsdb.load_runs(tmp_path)
+    with pytest.warns(results_tables.ResultsWarning, match="task is missing"):
+        runs = results_tables.load_runs(tmp_path)
     assert runs.empty and "task" in runs.problems[0].problem
 
 
 def test_missing_directory_has_no_runs(tmp_path):
-    runs = resultsdb.load_runs(tmp_path / "nothing-here")
+    runs = results_tables.load_runs(tmp_path / "nothing-here")
     assert runs.empty and not runs.problems
-    assert resultsdb.metrics_table(runs).empty
+    assert results_tables.metrics_table(runs).empty
 
 
 def test_metrics_table_is_tidy(runs):
-    table = resultsdb.metrics_table(runs)
-    assert list(table.columns) == list(resultsdb.METRIC_COLUMNS)
+    table = results_tables.metrics_table(runs)
+    assert list(table.columns) == list(results_tables.METRIC_COLUMNS)
     assert not table.duplicated(["run_id", "metric"]).any()
     n_metrics = sum(len(r["metrics"]) for r in runs.records)
     assert len(table) == n_metrics
@@ -72,42 +72,44 @@ def test_metrics_table_is_tidy(runs):
 
 def test_config_key_ignores_seed_but_not_hyperparameters():
     base = {"preset": "paper", "train": {"learning_rate": 2e-5, "seed": 1}}
-    assert resultsdb.config_key(base) == resultsdb.config_key(
+    assert results_tables.config_key(base) == results_tables.config_key(
         base | {"train": {"learning_rate": 2e-5, "seed": 2}}
     )
-    assert resultsdb.config_key(base) != resultsdb.config_key(base | {"train": {"learning_rate": 3e-5}})
+    assert results_tables.config_key(base) != results_tables.config_key(
+        base | {"train": {"learning_rate": 3e-5}}
+    )
 
 
 def test_breakdowns_and_runs_tables(runs):
-    breakdowns = resultsdb.breakdowns_table(runs)
+    breakdowns = results_tables.breakdowns_table(runs)
     assert {"table", "bucket", "metric", "value", "count"} <= set(breakdowns.columns)
     assert "f1_by_answer_length" in set(breakdowns["table"])
-    table = resultsdb.runs_table(runs)
+    table = results_tables.runs_table(runs)
     assert len(table) == len(runs.records)
     assert table["main_score"].notna().all()
 
 
 def test_load_predictions_and_bad_line(tmp_path):
     run_dir = write_run(tmp_path, "tacred", "bert", 1, n_examples=5)
-    record = resultsdb.read_record(run_dir / "record.json")
-    assert [r["id"] for r in resultsdb.load_predictions(record)] == [f"r{i}" for i in range(5)]
+    record = results_tables.read_record(run_dir / "record.json")
+    assert [r["id"] for r in results_tables.load_predictions(record)] == [f"r{i}" for i in range(5)]
     with (run_dir / "predictions.jsonl").open("a") as f:
         f.write("{not json\n")
     with pytest.raises(DataError, match="line 6"):
-        resultsdb.load_predictions(record)
+        results_tables.load_predictions(record)
 
 
 def test_find_record_unknown_id(runs):
     with pytest.raises(DataError, match="no finished run"):
-        resultsdb.find_record(runs, "nope")
+        results_tables.find_record(runs, "nope")
 
 
 def test_signature_changes_when_a_run_is_added(tmp_path):
-    assert resultsdb.signature(tmp_path / "missing") == ()
+    assert results_tables.signature(tmp_path / "missing") == ()
     write_run(tmp_path, "squad", "bert", 1, n_examples=2)
-    before = resultsdb.signature(tmp_path)
+    before = results_tables.signature(tmp_path)
     write_run(tmp_path, "squad", "bert", 2, n_examples=2)
-    assert len(resultsdb.signature(tmp_path)) == len(before) + 1
+    assert len(results_tables.signature(tmp_path)) == len(before) + 1
 
 
 def test_dashboard_load_bench_runs(capsys):
