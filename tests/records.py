@@ -1,7 +1,7 @@
 """A results directory for tests: three tasks x spanbert/bert x seeds 1-3, plus bad files.
 
-Records are built by spaneval.record_schema.build_record (through the dashboard load benchmark's
-writer, so benchmark and tests share the fixture). Bad files: one corrupt record.json, one unknown
+Records are built by spaneval.record_schema.build_record (through spaneval.synthetic_runs, which
+the dashboard-load benchmark uses too). Bad files: one corrupt record.json, one unknown
 schema_version, one unfinished run (no record.json, to be ignored silently).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from spaneval.bench.dashboard_load import write_run
+from spaneval.synthetic_runs import write_run
 
 TASKS = ("squad", "coref", "tacred")
 MODELS = ("spanbert", "bert")

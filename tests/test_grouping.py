@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spaneval import names, results_tables, seed_tables
-from spaneval.bench.dashboard_load import write_run
+from spaneval.synthetic_runs import write_run
 
 
 def _edit(run_dir: Path, change) -> Path:

@@ -143,7 +143,7 @@ OVERFULL = re.compile(r"Overfull \\[hv]box \((\d+(?:\.\d+)?)pt too (?:wide|high)
 def wide_results(tmp_path_factory):
     """Runs with what made tables run off the page: a long local model path without a model card,
     long data paths and commands, a 19-label confusion matrix (SemEval) and several models."""
-    from spaneval.bench.dashboard_load import write_run
+    from spaneval.synthetic_runs import write_run
 
     root = build_results(tmp_path_factory.mktemp("wide"), tasks=("squad", "semeval2010"), bad_files=False)
     for seed in (1, 2):

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from spaneval import published, resampling, results_tables, seed_tables, significance
-from spaneval.bench.dashboard_load import write_run
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref, relation, squad
+from spaneval.synthetic_runs import write_run
 from tasks import coref_rows, qa_rows
 from tasks.registry import TASKS
 

@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 from spaneval import results_tables
-from spaneval.bench.dashboard_load import write_run
 from spaneval.errors import DataError
+from spaneval.synthetic_runs import write_run
 from tests.records import MODELS, SEEDS, TASKS, build_results
 
 
