@@ -175,7 +175,7 @@ def _add_run(sub) -> None:
 
 def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score a predictions file with the official metrics; prints JSON")
-    p.add_argument("task", help="squad, squad_v2, coref, tacred or semeval2010")
+    p.add_argument("task", help="a task with a file scorer (squad, squad_v2, coref, tacred, semeval2010)")
     p.add_argument("--data", help="gold data (SQuAD JSON, TACRED JSON)")
     p.add_argument("--predictions", help="predictions file in the official format")
     p.add_argument("--na-prob", default=None, help="SQuAD 2.0 no-answer probabilities JSON")
