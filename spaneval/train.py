@@ -127,9 +127,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def make_optimizer(param_groups: list[dict], cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    fused = device.type == "cuda"
+    # Fused on CPU too (torch >= 2.4): one kernel per step instead of a Python loop over parameters.
     return torch.optim.AdamW(
-        param_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=fused or None
+        param_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=True
     )
 
 
@@ -185,9 +185,9 @@ def finetune(
             dist.rank * per_rank * cfg.grad_accum_steps : (dist.rank + 1) * per_rank * cfg.grad_accum_steps
         ]
         micro_batches = [mine[m * per_rank : (m + 1) * per_rank] for m in range(cfg.grad_accum_steps)]
-        loss_value = _forward_backward(
+        loss_value = forward_backward(
             train_model, [[features[i] for i in mb] for mb in micro_batches], collate, dist, amp
-        )
+        ).item()  # one host sync per step, not per micro-step
         if not math.isfinite(loss_value):
             raise SpanevalError(
                 f"loss became {loss_value} at step {step}; the last good checkpoint is {ckpt} "
@@ -239,9 +239,12 @@ def _wrap_for_training(model: torch.nn.Module, cfg: TrainConfig, dist: DistInfo)
     return torch.compile(train_model) if cfg.compile else train_model
 
 
-def _forward_backward(train_model, micro_batches: list[list[dict]], collate, dist: DistInfo, amp) -> float:
-    """Accumulate gradients over the micro-batches (DDP syncs on the last only); the summed mean loss."""
-    total = 0.0
+def forward_backward(
+    train_model, micro_batches: list[list[dict]], collate, dist: DistInfo, amp
+) -> torch.Tensor:
+    """Accumulate gradients over the micro-batches (DDP syncs on the last only); the summed mean loss,
+    still on the device."""
+    total = torch.zeros((), device=dist.device)
     for micro, chunk in enumerate(micro_batches):
         batch = to_device(collate(chunk), dist.device)
         last = micro == len(micro_batches) - 1
@@ -249,7 +252,7 @@ def _forward_backward(train_model, micro_batches: list[list[dict]], collate, dis
         with sync, torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
             loss = train_model(**batch)["loss"] / len(micro_batches)
             loss.backward()
-        total += loss.item()
+        total += loss.detach().float()
     return total
 
 
