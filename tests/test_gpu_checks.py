@@ -20,7 +20,7 @@ def test_gpu_checks_script_runs_every_check_on_cpu(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=1500,
+        timeout=2700,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in CHECKS}
