@@ -114,9 +114,11 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
     )
     if not dist.is_main:
         return None
+    eval_t0 = time.perf_counter()
     scores, predictions = _predict_and_score(
         task, model, eval_split, eval_features, task_cfg, train_cfg, dist
     )
+    eval_wall_s = time.perf_counter() - eval_t0
     task.write_predictions(run_dir, eval_split.examples, predictions, scores)
     if req.save_model:  # before the record: a record marks a finished run
         write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task.info.name, task_cfg))
@@ -134,6 +136,7 @@ def _run(req, task, task_cfg, train_cfg: TrainConfig, dist: DistInfo, resume_dir
         "metrics": scores.metrics,
         "breakdowns": scores.breakdowns,
         "training": _training_fields(summary, len(train_features)),
+        "eval_wall_s": round(eval_wall_s, 3),  # prediction, decoding and scoring of the eval split
         **_provenance(req, dist, started, t0),
     }
     write_record(run_dir, record, scores.per_example)
