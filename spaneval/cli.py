@@ -20,6 +20,7 @@ BENCHES = {
     "finetune": "spaneval.bench.finetune",
     "infer": "spaneval.bench.infer",
     "dashboard-load": "spaneval.bench.dashboard_load",
+    "qa-parity": "spaneval.bench.qa_parity",
 }
 
 

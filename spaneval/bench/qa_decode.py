@@ -53,7 +53,8 @@ def baseline_inputs(features: QAFeatures) -> tuple[list[list[int]], list[list], 
     return [by_example.get(i, []) for i in range(n)], offsets, max_ctx
 
 
-def _window_candidates(start, end, offsets, is_max, n_best, max_answer_len):
+def window_candidates(start, end, offsets, is_max, n_best, max_answer_len):
+    """Candidate dicts of one window: utils_qa.py's top-n start x end loop (also `bench qa-parity`'s)."""
     found = []
     start_indexes = np.argsort(start)[-1 : -n_best - 1 : -1].tolist()
     end_indexes = np.argsort(end)[-1 : -n_best - 1 : -1].tolist()
@@ -120,7 +121,7 @@ def baseline_decode(
             feature_null = start_logits[w][0] + end_logits[w][0]
             if null is None or null["score"] > feature_null:
                 null = {"offsets": None, "score": feature_null, "start_logit": 0.0, "end_logit": 0.0}
-            prelim += _window_candidates(
+            prelim += window_candidates(
                 start_logits[w], end_logits[w], offsets[w], max_ctx[w], n_best, max_answer_len
             )
         predictions[ex.qid], nbests[ex.qid] = _finish_example(
