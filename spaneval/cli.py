@@ -132,7 +132,9 @@ def _add_experiment(sub) -> None:
     )
     p.add_argument("file", help="grid file, e.g. experiments/minilm-cpu.toml")
     p.add_argument(
-        "--dry-run", action="store_true", help="list the cells, what is finished and the cost left"
+        "--dry-run",
+        action="store_true",
+        help="list the cells, what is finished and the cost left (builds derived data, trains nothing)",
     )
     p.add_argument(
         "--only",

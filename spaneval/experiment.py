@@ -270,11 +270,11 @@ def run_experiment(
     exp = load_experiment(path, sets)
     cells = cells_of(exp, only)
     runs = found_runs(exp.output) if exp.output.is_dir() else []
+    exp.output.mkdir(parents=True, exist_ok=True)
+    build_derived(exp)  # also for --dry-run: a moved or fresh checkout matches runs by their data's content
     if dry_run:
         print(plan_text(exp, cells, runs))
         return 0
-    exp.output.mkdir(parents=True, exist_ok=True)
-    build_derived(exp)
     failures = _run_cells(exp, cells, runs)
     if write_report:
         _write_reports(exp)
