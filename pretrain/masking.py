@@ -170,6 +170,9 @@ def sample_spans(
         return SpanTable(none, none, none, none, np.zeros(0, dtype=bool))
     word_row = starts // row_len
     budget = cfg.mask_ratio * np.count_nonzero(maskable, axis=1)
+    if cfg.scheme == "subword":  # one token per span
+        selected = _select_tokens(word_row, budget, n_rows, rng)
+        return SpanTable(word_row, starts, ends, np.ones(len(starts), dtype=np.int64), selected)
     if cfg.scheme != "span":  # one word per span
         selected = _select_within_budget(word_row, ends - starts, budget, n_rows, rng)
         return SpanTable(word_row, starts, ends, np.ones(len(starts), dtype=np.int64), selected)
@@ -240,6 +243,28 @@ def _select_within_budget(
     kept = np.zeros((n_rows, width), dtype=bool)
     np.put_along_axis(kept, order, keep, axis=1)
     return kept.ravel()[slot]
+
+
+def _select_tokens(row: np.ndarray, budget: np.ndarray, n_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """`_select_within_budget` for one-token spans, same distribution, a third of the work.
+
+    With every span one token long, the budget walk keeps floor(budget) tokens and the crossing one
+    with probability frac(budget): a uniformly random subset of that size per row, found here with
+    one sort of random keys instead of an argsort, two cumsums and two scatters.
+    """
+    per_row = np.bincount(row, minlength=n_rows)
+    width = int(per_row.max(initial=0))
+    slot = np.arange(len(row)) + (row * width - (np.cumsum(per_row) - per_row)[row])
+    keys = np.full(n_rows * width, 2.0)  # float64 keys: a tie at the cut is checked below
+    keys[slot] = rng.random(len(row))
+    keys = keys.reshape(n_rows, width)
+    whole = np.floor(budget)
+    take = np.minimum(whole + (rng.random(n_rows) < budget - whole), per_row).astype(np.int64)
+    cut = np.sort(keys, axis=1)[np.arange(n_rows), np.maximum(take - 1, 0)]
+    chosen = (keys <= cut[:, None]) & (take > 0)[:, None]
+    if not np.array_equal(np.count_nonzero(chosen, axis=1), take):  # equal keys at the cut: walk instead
+        return _select_within_budget(row, np.ones(len(row), dtype=np.int64), budget, n_rows, rng)
+    return chosen.ravel()[slot]
 
 
 def apply_spans(

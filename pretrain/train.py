@@ -168,7 +168,7 @@ def _build_trainer(
     model = _initial_model(cfg, obj, tokenizer, init_dir, dist).to(device)
     groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
     optimizer = torch.optim.AdamW(
-        groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=device.type == "cuda" or None
+        groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=True
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.warmup_steps, cfg.max_steps))
     torch.manual_seed(cfg.seed + 7919 * (dist.rank + 1))  # dropout differs between ranks

@@ -20,6 +20,7 @@ BENCHES = {
     "finetune": "spaneval.bench.finetune",
     "infer": "spaneval.bench.infer",
     "dashboard-load": "spaneval.bench.dashboard_load",
+    "qa-parity": "spaneval.bench.qa_parity",
 }
 
 
@@ -90,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=quickstart)
     _add_experiment(sub)
+    p = sub.add_parser(
+        "archive", help="shrink finished runs for a repository: n-best cut, predictions gzip-compressed"
+    )
+    p.add_argument("run_dirs", nargs="+", help="run directories, or folders holding them")
+    p.add_argument("--nbest", type=int, default=5, help="n-best entries kept per question (default 5)")
+    p.set_defaults(func=archive)
     p = sub.add_parser("report", help="write a reproducibility report (Markdown, LaTeX or HTML)")
     p.add_argument("--results", default="results", help="results directory (default: ./results)")
     p.add_argument("--format", choices=["md", "latex", "html"], default="md")
@@ -125,7 +132,9 @@ def _add_experiment(sub) -> None:
     )
     p.add_argument("file", help="grid file, e.g. experiments/minilm-cpu.toml")
     p.add_argument(
-        "--dry-run", action="store_true", help="list the cells, what is finished and the cost left"
+        "--dry-run",
+        action="store_true",
+        help="list the cells, what is finished and the cost left (builds derived data, trains nothing)",
     )
     p.add_argument(
         "--only",
@@ -209,6 +218,13 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--resume", action="store_true", help="resume from the checkpoint in --output")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=pretrain)
+
+
+def archive(args: argparse.Namespace) -> int:
+    """`spaneval archive RUN_DIR...`: predictions.jsonl -> predictions.jsonl.gz with a cut n-best."""
+    from spaneval.archive import archive as archive_runs
+
+    return archive_runs(args.run_dirs, args.nbest)
 
 
 def experiment(args: argparse.Namespace) -> int:

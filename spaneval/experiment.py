@@ -137,6 +137,17 @@ def _same_path(a: Any, b: Any) -> bool:
     return a == b or Path(str(a)).resolve() == Path(str(b)).resolve()
 
 
+def _same_data(found_source: Any, split_info: dict[str, Any], want: str) -> bool:
+    """A named source matches by name; a file by path, or by content when it was moved or rebuilt
+    elsewhere (a derived file in another output folder, the shared data at another place)."""
+    if _same_path(found_source, want):
+        return True
+    from tasks.base import file_fingerprint
+
+    path = Path(want)
+    return path.is_file() and split_info.get("fingerprint") == file_fingerprint(path)
+
+
 def _config_matches(found: dict[str, Any], expected: dict[str, Any], defaults: dict[str, Any]) -> bool:
     # A key the record lacks was added to spaneval after the run: it matches if the cell leaves it at
     # its default, since the run behaved as that default does.
@@ -163,10 +174,10 @@ def record_matches(
     model_ok = model.get("name") == want["model"] or _same_path(model.get("path"), want["model"])
     if not model_ok or config.get("preset") != want["preset"]:
         return False
-    source = data.get("source")
-    if want["data"] is not None and not _same_path(source, want["data"]):
+    train_info = data.get("train") if isinstance(data.get("train"), dict) else {}
+    if want["data"] is not None and not _same_data(data.get("source"), train_info, want["data"]):
         return False
-    if want["eval_data"] is not None and not _same_path(eval_info.get("path"), want["eval_data"]):
+    if want["eval_data"] is not None and not _same_data(eval_info.get("path"), eval_info, want["eval_data"]):
         return False
     if request is not None and bool(request.get("lowercase", False)) != want["lowercase"]:
         return False
@@ -259,11 +270,11 @@ def run_experiment(
     exp = load_experiment(path, sets)
     cells = cells_of(exp, only)
     runs = found_runs(exp.output) if exp.output.is_dir() else []
+    exp.output.mkdir(parents=True, exist_ok=True)
+    build_derived(exp)  # also for --dry-run: a moved or fresh checkout matches runs by their data's content
     if dry_run:
         print(plan_text(exp, cells, runs))
         return 0
-    exp.output.mkdir(parents=True, exist_ok=True)
-    build_derived(exp)
     failures = _run_cells(exp, cells, runs)
     if write_report:
         _write_reports(exp)

@@ -18,6 +18,7 @@ the files are sound).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -381,12 +382,13 @@ def file_in_run_dir(record: dict[str, Any], name: str) -> Path:
 
 
 def load_predictions(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The predictions.jsonl rows of a run; a bad line is a DataError naming file and line."""
+    """The predictions.jsonl(.gz) rows of a run; a bad line is a DataError naming file and line."""
     path = file_in_run_dir(record, record.get("predictions_file", "predictions.jsonl"))
     if not path.is_file():
         raise DataError(path, record["run_id"], "predictions file missing; re-run to produce it")
     rows = []
-    with path.open(encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue

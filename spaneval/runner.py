@@ -153,9 +153,11 @@ def _run(
     )
     if not dist.is_main:
         return None
+    eval_t0 = time.perf_counter()
     scores, predictions = _predict_and_score(
         task, model, eval_split, eval_features, task_cfg, train_cfg, dist
     )
+    eval_wall_s = time.perf_counter() - eval_t0
     task.write_predictions(run_dir, eval_split.examples, predictions, scores)
     if req.save_model:  # before the record: a record marks a finished run
         write_dir(run_dir / "model", lambda d: save_task_model(d, model, tokenizer, task, task_cfg, run_dir))
@@ -175,6 +177,7 @@ def _run(
         "breakdowns": scores.breakdowns,
         "breakdown_order": {table: list(order) for table, order in scores.bucket_order.items()},
         "training": _training_fields(summary, len(train_features)),
+        "eval_wall_s": round(eval_wall_s, 3),  # prediction, decoding and scoring of the eval split
         **_provenance(req, dist, started, t0 - summary.earlier_sessions_wall_s),
     }
     write_record(run_dir, record, scores.per_example)

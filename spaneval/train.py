@@ -152,9 +152,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def make_optimizer(param_groups: list[dict], cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    fused = device.type == "cuda"
+    # Fused on CPU too (torch >= 2.4): one kernel per step instead of a Python loop over parameters.
     return torch.optim.AdamW(
-        param_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=fused or None
+        param_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=True
     )
 
 
@@ -216,9 +216,9 @@ def finetune(
             dist.rank * per_rank * cfg.grad_accum_steps : (dist.rank + 1) * per_rank * cfg.grad_accum_steps
         ]
         micro_batches = _micro_batches(mine, per_rank, cfg, dist, lengths)
-        loss_value = _forward_backward(
+        loss_value = forward_backward(
             train_model, [[features[i] for i in mb] for mb in micro_batches], collate, dist, amp
-        )
+        ).item()  # one host sync per step, not per micro-step
         if not math.isfinite(loss_value):
             raise SpanevalError(
                 f"loss became {loss_value} at step {step}; the last good checkpoint is {ckpt} "
@@ -305,12 +305,15 @@ def token_chunks(indices: np.ndarray, lengths: np.ndarray, max_tokens: int) -> l
     return pieces
 
 
-def _forward_backward(train_model, micro_batches: list[list[dict]], collate, dist: DistInfo, amp) -> float:
-    """Accumulate gradients over the micro-batches (DDP syncs on the last only); the mean loss.
+def forward_backward(
+    train_model, micro_batches: list[list[dict]], collate, dist: DistInfo, amp
+) -> torch.Tensor:
+    """Accumulate gradients over the micro-batches (DDP syncs on the last only); the mean loss, still
+    on the device (one host sync per optimizer step, not per micro-step).
 
     Each micro-batch's mean loss is weighted by its share of the examples, so unequal pieces (see
     `token_chunks`) give the gradient of the whole batch's mean loss."""
-    total, n_examples = 0.0, sum(len(chunk) for chunk in micro_batches)
+    total, n_examples = torch.zeros((), device=dist.device), sum(len(chunk) for chunk in micro_batches)
     for micro, chunk in enumerate(micro_batches):
         batch = to_device(collate(chunk), dist.device)
         last = micro == len(micro_batches) - 1
@@ -318,7 +321,7 @@ def _forward_backward(train_model, micro_batches: list[list[dict]], collate, dis
         with sync, torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
             loss = train_model(**batch)["loss"] * (len(chunk) / n_examples)
             loss.backward()
-        total += loss.item()
+        total += loss.detach().float()
     return total
 
 

@@ -1,5 +1,7 @@
 """The benchmark commands run and report what they claim (figures are not asserted: no timed tests)."""
 
+import json
+
 import pytest
 
 from spaneval.bench import finetune, infer
@@ -12,7 +14,12 @@ def test_infer_bench_reports_throughput_and_memory(capsys):
 
 
 @pytest.mark.slow
-def test_finetune_bench_compares_the_same_examples():
-    result = finetune.main(["--size", "tiny", "--batch", "8"])
-    assert result["steps"] == 50 and result["ours_examples_per_s"] > 0 and result["hf_examples_per_s"] > 0
-    assert result["mean_batch_len_ours"] < result["max_seq_len"]  # length grouping trims padding
+def test_finetune_bench_times_both_sides_with_the_same_options(tmp_path):
+    out = tmp_path / "finetune.json"
+    argv = ["--size", "tiny", "--batch", "8", "--steps", "3", "--rounds", "2", "--out", str(out)]
+    result = finetune.main(argv)
+    assert result["steps_per_round"] == 3 and result["speedup"]["n"] == 2
+    assert result["ours_examples_per_s"]["median"] > 0 and result["hf_examples_per_s"]["median"] > 0
+    assert "group_by_length" in result["options"]["hf"] and "on neither" in result["options"]["both"]
+    assert max(result["mean_padded_len"].values()) < result["max_seq_len"]  # both pad dynamically
+    assert json.loads(out.read_text()) == result

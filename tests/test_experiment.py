@@ -204,3 +204,23 @@ def test_shipped_grids_parse():
     for path in sorted((REPO / "experiments").glob("*.toml")):
         exp = load_experiment(path)
         assert exp.models and exp.tasks
+
+
+def test_moved_data_matches_by_content(tmp_path):
+    from tasks.base import file_fingerprint
+
+    data = tmp_path / "train.json"
+    data.write_text('{"data": []}')
+    exp = load_experiment(_grid(tmp_path, GRID.replace('data = "bundled"', f'data = "{data}"', 1)))
+    cell = cells_of(exp, ["tiny/squad/1"])[0]
+    config = expected_config(cell)
+    record = {
+        "task": "squad",
+        "seed": 1,
+        "model": {"name": "tiny"},
+        "data": {"source": "/elsewhere/train.json", "train": {"fingerprint": file_fingerprint(data)}},
+        "config": {"preset": None, "task": config["task"], "train": config["train"]},
+    }
+    assert cell_status(exp, cell, [FoundRun(tmp_path, record, None)])[0] == "done"
+    record["data"]["train"]["fingerprint"] = "sha256:other"
+    assert cell_status(exp, cell, [FoundRun(tmp_path, record, None)])[0] == "todo"

@@ -327,5 +327,7 @@ def test_masking_benchmark_runs_on_the_bundled_sample(tmp_path, capsys):
     argv = ["--corpus", str(BUNDLED_CORPUS), "--cache-dir", str(tmp_path), "--batch-size", "4"]
     result = bench.main([*argv, "--batches", "2", "--repeats", "1", "--hf-wwm-batches", "1"])
     assert json.loads(capsys.readouterr().out) == result
-    assert set(result["tokens_per_s"]) == {"span", "subword", "whole_word", "hf_token", "hf_whole_word"}
+    hf = {"hf_token_dict_rows", "hf_token_tensor_rows", "hf_token_pad_free", "hf_whole_word"}
+    assert set(result["tokens_per_s"]) == {"span", "subword", "whole_word", *hf}
+    assert result["fastest_hf_token"] in hf and "hf" in result["options"]
     assert result["span_stats"]["mask_fraction"] == pytest.approx(0.15, abs=0.03)

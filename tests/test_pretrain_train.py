@@ -200,9 +200,12 @@ def test_pretrain_benchmark_runs_on_cpu(corpus, fast, capsys):
     overrides += ["seq_len=64", "max_position_embeddings=64", "micro_batch_size=4", "batch_size=4"]
     overrides += [f"shard_cache={fast['shard_cache']}", "num_threads=1"]
     argv = ["--device", "cpu", "--preset", "tiny", "--corpus", str(corpus), "--steps", "2", "--warmup", "1"]
+    argv += ["--rounds", "1"]
     result = main([*argv, *overrides])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     assert result["tokens_per_s"] > 0 and result["step_ms"] > 0 and result["mfu"] is None
+    assert result["hf_tokens_per_s"] > 0 and result["speedup_vs_hf"]["n"] == 1
+    assert result["options"]["both"].endswith("torch.compile on neither")
     # hf_mlm_baseline.py's formula for BERT base at 512 tokens: ~590 MFLOP per token.
     assert flops_per_token(768, 12, 3072, 28996, 512) == pytest.approx(5.898e8, rel=1e-3)
 

@@ -236,7 +236,7 @@ def test_run_mrqa_prints_each_data_warning_once(tmp_path, capsys):
     assert (
         main(["run", "mrqa", "--model", "tiny", "--data", str(data), "--output", str(tmp_path), *quick]) == 0
     )
-    out = capsys.readouterr().out
-    assert out.count("differs from its span") == 1, out
+    err = capsys.readouterr().err  # log lines and warnings go to stderr
+    assert err.count("differs from its span") == 1, err
     [record] = _records(tmp_path)
     assert record["data"]["train"]["warnings"] == record["data"]["eval"]["warnings"] == 1

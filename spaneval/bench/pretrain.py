@@ -5,8 +5,16 @@
 
 Each timed step is what `pretrain.train` does: take the next micro-batch from the BlockStream
 (blocks cut from the corpus shards and masked on the CPU), move it to the device, forward with
-bf16 autocast + SDPA (MLM logits at masked positions only, SBO head), backward, fused AdamW step.
-Prints one JSON line: median step time, tokens/s, peak GPU memory and MFU.
+bf16 autocast + SDPA (MLM logits at masked positions only, SBO head), backward, clip, fused AdamW.
+
+The baseline runs in the same process on the same device: Hugging Face `BertForMaskedLM` (SDPA,
+the same shape, vocabulary, micro-batch, sequence length, precision, clipping, fused AdamW and
+warm-up) on full blocks of random tokens with 15% MLM labels, as ../shared/bench/hf_mlm_baseline.py
+runs it. `--compile` compiles both (ours: the encoder, as the training loop's `compile` option;
+Hugging Face: the whole model), so each ratio compares like with like; run once with and once
+without to report both ways. Rounds of `--steps` steps alternate which side runs first.
+`--no-baseline` times ours alone. Prints one JSON line (and writes it to `--out`): median step
+time per side with its spread, tokens/s, the ratio, peak GPU memory, MFU and each side's options.
 
 MFU uses the formula of ../shared/bench/hf_mlm_baseline.py (`mfu_useful`), so the figures compare:
     flops/token = 6 * (L * (4 d^2 + 2 d ff) + d^2 + 0.15 d V) + 12 L s d
@@ -22,11 +30,13 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from spaneval.bench.pairs import alternated, ratios, spread
 from spaneval.run_writer import cpu_name
 
 BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
@@ -65,9 +75,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", default="base")
     parser.add_argument("--objective", default="spanbert")
     parser.add_argument("--corpus", default=str(BUNDLED_CORPUS), help="text files (default: bundled sample)")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps (the median is reported)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per round (median reported)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation, caches)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
+    parser.add_argument("--compile", action="store_true", help="torch.compile ours and the baseline")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side, order alternated")
+    parser.add_argument("--no-baseline", action="store_true", help="time ours only")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON line here")
     parser.add_argument("overrides", nargs="*", help="key=value preset overrides (e.g. micro_batch_size=64)")
     return parser.parse_args(argv)
 
@@ -93,7 +106,7 @@ def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     if args.compile:
         model.bert.compile()
     groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
-    optimizer = torch.optim.AdamW(groups, fused=device.type == "cuda" or None)
+    optimizer = torch.optim.AdamW(groups, fused=True)
     loader = BatchLoader(stream, device, cfg.sbo_max_targets)
     return {
         "cfg": cfg,
@@ -150,19 +163,75 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(threads)
 
 
+def _hf_side(cfg: Any, vocab: int, device: torch.device, bf16: bool, compile_: bool) -> Callable[[], float]:
+    """One round of the baseline: `BertForMaskedLM` steps on full random blocks, seconds per step."""
+    from transformers import BertForMaskedLM
+
+    from pretrain.model import bert_config
+
+    torch.manual_seed(cfg.seed)
+    model = BertForMaskedLM._from_config(bert_config(cfg, vocab, 0), attn_implementation="sdpa")
+    model = model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, fused=True)
+    step_model = torch.compile(model) if compile_ else model
+    shape = (cfg.micro_batch_size, cfg.seq_len)
+    ids = torch.randint(1000, vocab, shape, device=device)
+    labels = torch.where(torch.rand(shape, device=device) < 0.15, ids, -100)
+    mask = torch.ones_like(ids)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = step_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def round_(n: int) -> float:
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return round_
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _run(args: argparse.Namespace, device: torch.device) -> dict:
     parts = _setup(args, device)
     cfg = parts["cfg"]
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     bf16 = device.type == "cuda" and cfg.precision != "fp32"
+    vocab = parts["model"].bert.config.vocab_size
     _time_steps(parts, device, args.warmup, bf16)
+    tokens: list[int] = []
+
+    def ours_round() -> float:
+        times, n_tokens = _time_steps(parts, device, args.steps, bf16)
+        tokens.append(n_tokens)
+        return statistics.median(times)
+
+    sides: dict[str, Callable[[], float]] = {"ours": ours_round}
+    if not args.no_baseline:
+        hf = _hf_side(cfg, vocab, device, bf16, args.compile)
+        hf(args.warmup)
+        sides["hf"] = lambda: hf(args.steps)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    times, tokens = _time_steps(parts, device, args.steps, bf16)
-    step_s = statistics.median(times)
-    tokens_per_s = tokens / len(times) / step_s
-    vocab = parts["model"].bert.config.vocab_size
+    step_s = alternated(sides, args.rounds)
+    ours_tokens = sum(tokens) / (len(tokens) * args.steps)  # non-padding tokens per step
+    rate = {"ours": [ours_tokens / s for s in step_s["ours"]]}
+    if "hf" in step_s:
+        rate["hf"] = [cfg.micro_batch_size * cfg.seq_len / s for s in step_s["hf"]]
+    tokens_per_s = statistics.median(rate["ours"])
     fpt = flops_per_token(cfg.hidden_size, cfg.num_layers, cfg.intermediate_size, vocab, cfg.seq_len)
     sbo = sbo_flops_per_token(cfg.hidden_size, vocab, cfg.sbo_position_dim) if parts["obj"].sbo else 0.0
     peak = peak_flops(device)
@@ -175,8 +244,14 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         "precision": "bf16" if bf16 else "fp32",
         "compile": args.compile,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_description(),
-        "step_ms": round(step_s * 1e3, 2),
+        "rounds": args.rounds,
+        "steps_per_round": args.steps,
+        "step_ms": round(statistics.median(step_s["ours"]) * 1e3, 2),
+        "step_ms_spread": spread([s * 1e3 for s in step_s["ours"]], 2),
         "tokens_per_s": round(tokens_per_s),
+        "hf_step_ms": round(statistics.median(step_s["hf"]) * 1e3, 2) if "hf" in step_s else None,
+        "hf_tokens_per_s": round(statistics.median(rate["hf"])) if "hf" in rate else None,
+        "speedup_vs_hf": ratios(rate["ours"], rate["hf"]) if "hf" in rate else None,
         "data_ms_per_batch": round(_data_ms(parts["stream"]), 2),
         "peak_mem_gib": _peak_mem_gib(device),
         "mfu": round(tokens_per_s * fpt / peak, 3) if peak else None,
@@ -184,8 +259,18 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         "flops_formula": FLOPS_FORMULA,
         "params_m": round(sum(p.numel() for p in parts["model"].parameters()) / 1e6, 1),
         "torch": torch.__version__,
+        "options": {
+            "both": "same device, shape, vocabulary, micro-batch, seq_len, precision, SDPA, clip 1.0, "
+            f"fused AdamW, {args.warmup} warm-up steps, torch.compile "
+            + ("on both" if args.compile else "on neither"),
+            "ours": "pretrain.train step with the real BlockStream (masking, loader, MLM at targets, SBO)",
+            "hf": None if args.no_baseline else "BertForMaskedLM on full random blocks, 15% labels",
+        },
     }
-    print(json.dumps(result), flush=True)
+    line = json.dumps(result)
+    print(line, flush=True)
+    if args.out:
+        args.out.write_text(line + "\n", encoding="utf-8")
     return result
 
 

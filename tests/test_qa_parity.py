@@ -1,0 +1,143 @@
+"""`bench qa-parity`: the Hugging Face reference pieces, the seed order, and one tiny end-to-end run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from spaneval.bench import hf_qa_reference as ref
+from spaneval.bench import qa_parity
+from spaneval.errors import DataError
+from spaneval.models import bundled_tokenizer
+
+SETTINGS = ref.ReferenceSettings(
+    max_seq_len=64, doc_stride=16, learning_rate=1e-4, batch_size=4, epochs=1.0, warmup_ratio=0.1,
+    weight_decay=0.01, group_by_length=True,
+)  # fmt: skip
+
+
+def _row(qid, context, question, answer=None):
+    start = context.find(answer) if answer else None
+    return {
+        "id": qid,
+        "title": "t",
+        "context": context,
+        "question": question,
+        "answers": {"text": [answer] if answer else [], "answer_start": [start] if answer else []},
+    }
+
+
+def test_answer_token_span_inside_outside_and_at_the_window_end():
+    offsets = [(0, 0), (0, 3), (4, 9), (10, 14), (0, 0)]  # [CLS] q ... then context tokens, [SEP]
+    seq = [None, 1, 1, 1, None]
+    assert ref._answer_token_span(offsets, seq, 4, 9) == (2, 2)
+    assert ref._answer_token_span(offsets, seq, 0, 9) == (1, 2)
+    assert ref._answer_token_span(offsets, seq, 10, 20) is None  # runs past the window
+    # run_qa.py's scan steps over [SEP] (offsets (0, 0)) when the answer starts on the last token
+    assert ref._answer_token_span(offsets, seq, 10, 14) == (4, 3)
+
+
+def test_train_features_label_the_answer_or_cls(bundled):
+    rows = ref.read_squad_rows(bundled / "squad" / "train-sample.json", 30)
+    tok = bundled_tokenizer()
+    features = ref.prepare_train_features(rows, tok, SETTINGS)
+    enc = ref._tokenize_windows(rows, tok, SETTINGS)
+    labelled = 0
+    for i, f in enumerate(features):
+        assert len(f["input_ids"]) <= SETTINGS.max_seq_len
+        if f["start_positions"] == 0:
+            assert f["end_positions"] == 0
+            continue
+        labelled += 1
+        row, offsets = rows[enc["overflow_to_sample_mapping"][i]], enc["offset_mapping"][i]
+        span = row["context"][offsets[f["start_positions"]][0] : offsets[f["end_positions"]][1]]
+        assert row["answers"]["text"][0] in span
+    assert labelled >= len(rows)  # every answer fits in some 64-token window
+
+
+def test_postprocess_picks_the_best_admissible_span_over_windows():
+    rows = [_row("q1", "alpha beta gamma", "?"), _row("q2", "delta", "?")]
+    # q1 has two windows; window 1 holds the best admissible pair (start 1, end 2); position 0 is off context
+    offsets = [[None, (0, 5), (6, 10)], [None, (6, 10), (11, 16)], [None, (0, 5), None]]
+    start = np.array([[9.0, 1.0, 0.0], [9.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    end = np.array([[9.0, 0.0, 1.0], [9.0, 0.0, 3.0], [0.0, 0.0, 0.0]])
+    preds = ref.postprocess_qa_predictions(rows, [0, 0, 1], offsets, start, end)
+    assert preds == {"q1": "beta gamma", "q2": "delta"}
+    # 'delta' is two tokens here; an end before its start, an over-long span or a window without
+    # context tokens is not admissible
+    one, offsets = [0], [[None, (0, 2), (3, 5)]]
+    decode = ref.postprocess_qa_predictions
+    assert decode(rows[1:], one, offsets, np.array([[0.0, 3, 1]]), np.array([[0.0, 1, 3]])) == {"q2": "delta"}
+    assert decode(rows[1:], one, offsets, np.array([[0.0, 3, 1]]), np.array([[0.0, 1, 3]]), 20, 1) == {
+        "q2": "de"
+    }
+    assert decode(rows[1:], one, offsets, np.array([[0.0, 1, 3]]), np.array([[0.0, 3, 1]])) == {"q2": "ta"}
+    assert decode(rows[1:], one, [[None, None, None]], start[:1], end[:1]) == {"q2": "empty"}
+
+
+def test_both_pipelines_must_read_the_same_answer_starts(bundled):
+    path = bundled / "squad" / "train-sample.json"
+    rows = ref.read_squad_rows(path, 5)
+    qa_parity.check_same_answers(path, rows)
+    rows[3]["answers"]["answer_start"][0] += 1
+    with pytest.raises(DataError, match=rows[3]["id"]):
+        qa_parity.check_same_answers(path, rows)
+
+
+def test_score_counts_valid_predictions():
+    rows = [_row("a", "the cat sat", "?", "cat"), _row("b", "a dog ran", "?", "dog")]
+    out = qa_parity.score(rows, {"a": "cat", "b": "empty"})
+    assert out["exact_match"] == 50.0 and out["questions"] == 2 and out["valid_predictions"] == 1
+
+
+def test_seeds_alternate_which_pipeline_goes_first(monkeypatch):
+    calls = []
+
+    def fake(side):
+        def run(*args):
+            calls.append((side, args[-2] if side == "spaneval" else args[-1]))
+            return {"predictions": {}, "train_s": 1.0, "eval_s": 1.0, "total_s": 2.0, "mean_train_loss": 1.0}
+
+        return run
+
+    monkeypatch.setattr(qa_parity, "run_spaneval", fake("spaneval"))
+    monkeypatch.setattr(qa_parity, "run_reference", fake("hf"))
+    ctx = dict.fromkeys(("model", "model_path", "train", "eval", "args", "results", "train_rows", "settings"))
+    ctx["eval_rows"] = []
+    for i, seed in enumerate((1, 2, 3)):
+        out = qa_parity._run_seed(i, seed, ctx)
+        assert out["spaneval"]["position"] == (1 if i % 2 == 0 else 2)
+    assert [c[0] for c in calls] == ["spaneval", "hf", "hf", "spaneval", "spaneval", "hf"]
+    assert [c[1] for c in calls] == [1, 1, 2, 2, 3, 3]
+
+
+def test_skips_cleanly_without_the_shared_model(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SPANEVAL_SHARED_MODELS", str(tmp_path))
+    result = qa_parity.main(["--seeds", "1"])
+    assert "not found" in result["skipped"]
+    assert json.loads(capsys.readouterr().out) == result
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end_both_pipelines_answer_every_question(bundled, tmp_path, capsys):
+    out_file = tmp_path / "parity.json"
+    argv = ["--model", "tiny", "--train", str(bundled / "squad" / "train-sample.json")]
+    argv += ["--eval", str(bundled / "squad" / "dev-sample.json"), "--seeds", "1", "--epochs", "1"]
+    argv += ["--max-train-examples", "24", "--max-eval-examples", "12", "--batch-size", "8"]
+    argv += ["--max-seq-len", "128", "--doc-stride", "64", "--output", str(out_file)]
+    result = qa_parity.main(argv)
+    stdout = capsys.readouterr().out.strip().splitlines()
+    assert len(stdout) == 1 and json.loads(stdout[0]) == result == json.loads(out_file.read_text())
+    assert result["data"]["eval"]["questions"] == 12 and result["seeds"] == [1]
+    for side in ("spaneval", "hf"):
+        (run,) = result[side]["runs"]
+        assert run["questions"] == run["valid_predictions"] == 12
+        assert run["steps"] >= 3 and run["train_s"] > 0 and run["eval_s"] > 0
+        assert 0 <= run["exact_match"] <= run["f1"] <= 100
+        assert result[side]["f1"]["mean"] == pytest.approx(run["f1"], abs=1e-3)
+    assert result["options"]["hf"]["doc_stride"] == result["options"]["spaneval"]["doc_stride"] == 64
+    em = result["spaneval"]["exact_match"]["mean"] - result["hf"]["exact_match"]["mean"]
+    assert result["difference"]["exact_match"]["mean"] == pytest.approx(em, abs=1e-3)
+    # both sides compute the same mean (start + end) / 2 cross-entropy: no loss scaling by the Trainer
+    ours_loss, hf_loss = (result[s]["runs"][0]["mean_train_loss"] for s in ("spaneval", "hf"))
+    assert 0.5 < ours_loss / hf_loss < 2.0
