@@ -141,3 +141,22 @@ def test_tiny_end_to_end_both_pipelines_answer_every_question(bundled, tmp_path,
     # both sides compute the same mean (start + end) / 2 cross-entropy: no loss scaling by the Trainer
     ours_loss, hf_loss = (result[s]["runs"][0]["mean_train_loss"] for s in ("spaneval", "hf"))
     assert 0.5 < ours_loss / hf_loss < 2.0
+
+
+def test_reference_predicts_in_file_order_under_group_by_length(tmp_path):
+    """transformers 5 length-groups evaluation too; the reference must predict windows in file order,
+    or every answer is read from another window's logits (EM near 0: the first parity check's gap)."""
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering, Trainer
+
+    from spaneval.models import resolve_model
+
+    path = resolve_model("tiny").path
+    trainer = Trainer(
+        model=BertForQuestionAnswering.from_pretrained(path),
+        args=ref.training_arguments(SETTINGS, 1, str(tmp_path)),
+        processing_class=AutoTokenizer.from_pretrained(path),
+    )
+    windows = [{"input_ids": [101] + [7] * n + [102]} for n in (3, 40, 9, 25, 1, 60, 12, 5)]
+    ref._sequential_evaluation(trainer)
+    assert isinstance(trainer._get_eval_sampler(windows), torch.utils.data.SequentialSampler)

@@ -214,6 +214,15 @@ def training_arguments(settings: ReferenceSettings, seed: int, output_dir: str) 
     )
 
 
+def _sequential_evaluation(trainer: Any) -> None:
+    """Predict in file order. transformers 5 applies `group_by_length` to evaluation too
+    (`Trainer._get_eval_sampler` returns a LengthGroupedSampler), so `predict` would return the windows'
+    logits shuffled against `row_of` and `offsets`, and every answer would come from another window.
+    run_qa.py's post-processing assumes file order; training is over, so only evaluation changes."""
+    if getattr(trainer.args, "train_sampling_strategy", None) == "group_by_length":
+        trainer.args.train_sampling_strategy = "random"  # evaluation then uses a SequentialSampler
+
+
 def run_reference(
     model_path: Path, train_rows: list[dict], eval_rows: list[dict], settings: ReferenceSettings, seed: int
 ) -> dict[str, Any]:
@@ -243,6 +252,7 @@ def run_reference(
         t_train = time.perf_counter()
         train_output = trainer.train()
         t_eval = time.perf_counter()
+        _sequential_evaluation(trainer)
         start_logits, end_logits = trainer.predict(eval_inputs).predictions[:2]
     predictions = postprocess_qa_predictions(
         eval_rows, row_of, offsets, start_logits, end_logits, settings.n_best, settings.max_answer_len
