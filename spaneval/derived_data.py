@@ -7,19 +7,16 @@ schema byte for byte in every kept article, and writes atomically.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from spaneval.atomic import write_json
 from spaneval.errors import SpanevalError
+from spaneval.userfiles import read_json
 
 
 def _articles(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    try:
-        dataset = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise SpanevalError(f"{path}: cannot read a SQuAD JSON file ({type(err).__name__}: {err})") from None
+    dataset = read_json(path)
     if not isinstance(dataset, dict) or not isinstance(dataset.get("data"), list):
         raise SpanevalError(f"{path}: expected a SQuAD file, an object with a 'data' list of articles")
     for i, article in enumerate(dataset["data"]):

@@ -9,6 +9,7 @@ the others still run. The grid file format is in spaneval/experiment_file.py.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import statistics
 import time
@@ -84,8 +85,10 @@ def request_fields(exp: Experiment, cell: Cell) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def expected_config(cell: Cell) -> dict[str, Any]:
-    """The resolved task and train configuration the cell's record must carry."""
+    """The resolved task and train configuration the cell's record must carry (computed once per
+    cell: it is compared with every run found; callers must not modify it)."""
     from spaneval.runner import build_configs
     from tasks.registry import TASKS
 

@@ -39,6 +39,7 @@ import tomllib
 
 from spaneval.errors import SpanevalError
 from spaneval.registry import did_you_mean
+from spaneval.userfiles import read_text
 
 DERIVED_KINDS = {
     "without_articles_of": ("source", "exclude"),
@@ -181,10 +182,7 @@ def _set_path(node: dict[str, Any], parts: tuple[str, ...], value: Any, item: st
 def load_experiment(path: str | Path, sets: list[str] | None = None) -> Experiment:
     """Parse and check a grid file; every problem is a SpanevalError naming file, line and key."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpanevalError(f"{file}: cannot read the experiment file ({err})") from None
+    text = read_text(file)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -192,12 +192,9 @@ def vocab_upper_case_entries(path: Path) -> int | None:
 
 
 def _read_json(file: Path) -> dict[str, Any]:
-    import json
+    from spaneval.userfiles import read_json
 
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SpanevalError(f"{file}: not a readable JSON file ({err})") from None
+    data = read_json(file)
     if not isinstance(data, dict):
         raise SpanevalError(f"{file}: expected a JSON object")
     return data

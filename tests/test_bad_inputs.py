@@ -170,8 +170,8 @@ def test_bad_seeds(argv, message, tmp_path, capsys):
     [
         (("model.safetensors", b"\x00" * 100), "cannot load its weights"),
         (("model.safetensors", "truncate"), "cannot load its weights"),
-        (("config.json", b'{"model_type": "be'), "config.json: not a readable JSON file"),
-        (("config.json", b"garbage"), "config.json: not a readable JSON file"),
+        (("config.json", b'{"model_type": "be'), "config.json: malformed JSON at line 1"),
+        (("config.json", b"garbage"), "config.json: malformed JSON at line 1"),
     ],
 )
 def test_damaged_model_folders_give_one_line(damage, message, tmp_path, capsys):
