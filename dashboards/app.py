@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboards import views
-from dashboards.data import dashboard_data
 from spaneval import charts, names, results_tables
+from spaneval.dashboards import views
+from spaneval.dashboards.data import dashboard_data
 from spaneval.errors import SpanevalError
 
 VIEWS = ("Leaderboard", "Task", "Run", "Examples")
@@ -173,7 +173,7 @@ def examples_page(data: dict, root: str, signature: tuple) -> None:
     except SpanevalError as err:
         st.error(str(err))
         return
-    from tasks.registry import TASKS  # on first use: the task modules import torch
+    from spaneval.tasks.registry import TASKS  # on first use: the task modules import torch
 
     shown = TASKS[task].rows
     chosen = views.filter_ids(rows_a, rows_b, mode, shown.is_right)

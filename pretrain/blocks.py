@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pretrain.corpus import ShardSet
-from pretrain.masking import MaskingConfig, mask_batch
 from spaneval.errors import ConfigError, DataError, SpanevalError
+from spaneval.pretrain.corpus import ShardSet
+from spaneval.pretrain.masking import MaskingConfig, mask_batch
 
 OBJECTIVE_KINDS = ("single", "pair")
 STATE_VERSION = 1

@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 
-from pretrain.loader import BatchLoader
-from pretrain.objectives import Objective
-from pretrain.presets import PretrainConfig
 from spaneval.atomic import write_json
 from spaneval.config import to_dict
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError
+from spaneval.pretrain.loader import BatchLoader
+from spaneval.pretrain.objectives import Objective
+from spaneval.pretrain.presets import PretrainConfig
 from spaneval.safe_state import save_state
 from spaneval.train import read_checkpoint, rng_states, set_rng_states
 

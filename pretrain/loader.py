@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from pretrain.blocks import BlockStream, TokenizerSpecials
-from pretrain.corpus import build_shards
-from pretrain.heads import sbo_targets
-from pretrain.model import IGNORE
-from pretrain.objectives import Objective, masking_config
-from pretrain.presets import PretrainConfig
 from spaneval.distributed import DistInfo, barrier
 from spaneval.models import ResolvedModel, bundled_tokenizer, cache_root, load_tokenizer
+from spaneval.pretrain.blocks import BlockStream, TokenizerSpecials
+from spaneval.pretrain.corpus import build_shards
+from spaneval.pretrain.heads import sbo_targets
+from spaneval.pretrain.model import IGNORE
+from spaneval.pretrain.objectives import Objective, masking_config
+from spaneval.pretrain.presets import PretrainConfig
 
 # The BlockStream batch keys the model takes as keyword arguments.
 MODEL_INPUTS = (

@@ -19,17 +19,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import BertConfig, BertModel
 
-from pretrain.heads import (
+from spaneval.atomic import write_dir, write_json, write_text
+from spaneval.errors import SpanevalError
+from spaneval.pretrain.heads import (
     MaskedLMHead,
     SpanBoundaryHead,
     gather_boundaries,
     init_head_weights,
     sbo_targets,
 )
-from pretrain.objectives import Objective
-from pretrain.presets import PretrainConfig
-from spaneval.atomic import write_dir, write_json, write_text
-from spaneval.errors import SpanevalError
+from spaneval.pretrain.objectives import Objective
+from spaneval.pretrain.presets import PretrainConfig
 
 IGNORE = -100
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Literal
 from spaneval.registry import lookup
 
 if TYPE_CHECKING:
-    from pretrain.masking import MaskingConfig
-    from pretrain.presets import PretrainConfig
+    from spaneval.pretrain.masking import MaskingConfig
+    from spaneval.pretrain.presets import PretrainConfig
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def get_objective(name: str) -> Objective:
 
 def masking_config(objective: Objective, cfg: PretrainConfig) -> MaskingConfig:
     """The data engineer's MaskingConfig for `objective` with the run's masking settings."""
-    from pretrain.masking import MaskingConfig
+    from spaneval.pretrain.masking import MaskingConfig
 
     return MaskingConfig(
         scheme=objective.masking_scheme,

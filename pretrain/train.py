@@ -29,20 +29,31 @@ from typing import Any
 import numpy as np
 import torch
 
-from pretrain.checkpoint import RunState, has_checkpoint, load_checkpoint, save_checkpoint, write_summary
-from pretrain.corpus import BUNDLED_CORPUS
-from pretrain.loader import BatchLoader, build_shards_once, load_pretraining_tokenizer, make_block_stream
-from pretrain.model import build_model, load_for_continued_pretraining, save_pretrained
-from pretrain.objectives import Objective, get_objective
-from pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
 from spaneval.atomic import output_lock
 from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
 from spaneval.models import ResolvedModel, resolve_model
+from spaneval.pretrain.checkpoint import (
+    RunState,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_summary,
+)
+from spaneval.pretrain.corpus import BUNDLED_CORPUS
+from spaneval.pretrain.loader import (
+    BatchLoader,
+    build_shards_once,
+    load_pretraining_tokenizer,
+    make_block_stream,
+)
+from spaneval.pretrain.model import build_model, load_for_continued_pretraining, save_pretrained
+from spaneval.pretrain.objectives import Objective, get_objective
+from spaneval.pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
 from spaneval.progress import progress_bar
+from spaneval.tasks.base import default_param_groups
 from spaneval.train import linear_schedule
-from tasks.base import default_param_groups
 
 LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
 
@@ -446,10 +457,10 @@ def _card_info(obj, preset, cfg, corpus, shards, state: RunState, init, dist: Di
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pretrain.train ...`: the same arguments as `spaneval pretrain` (for torchrun)."""
+    """`python -m spaneval.pretrain.train ...`: the same arguments as `spaneval pretrain` (for torchrun)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m pretrain.train")
+    parser = argparse.ArgumentParser(prog="python -m spaneval.pretrain.train")
     parser.add_argument("--objective", required=True)
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--corpus", required=True)

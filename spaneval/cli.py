@@ -287,7 +287,7 @@ def parse_seeds(text: str) -> list[int]:
 def score(args: argparse.Namespace) -> int:
     """`spaneval score TASK ...`: official metrics of an existing predictions file, as one JSON object."""
     from spaneval.record_schema import finite_or_null
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     scorable = {name: task for name, task in TASKS.items() if task.score_options}
     task = lookup(scorable, args.task, "scorable task")
@@ -314,8 +314,8 @@ def predict(args: argparse.Namespace) -> int:
 
 def pretrain(args: argparse.Namespace) -> int:
     """`spaneval pretrain ...`: writes a save_pretrained directory usable as `run --model DIR`."""
-    from pretrain.train import pretrain as pretrain_model
     from spaneval.config import parse_overrides
+    from spaneval.pretrain.train import pretrain as pretrain_model
 
     out = pretrain_model(
         objective=args.objective,

@@ -1,4 +1,5 @@
-"""`python -m spaneval dashboard`: a thin wrapper over `streamlit run dashboards/app.py`."""
+"""`python -m spaneval dashboard`: a thin wrapper over `streamlit run` on the leaderboard app
+(`dashboards/app.py` in the repository, installed as `spaneval.dashboards`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dashboards
+import spaneval
+import spaneval.dashboards
 
-APP = Path(dashboards.__file__).resolve().parent / "app.py"
+APP = Path(spaneval.dashboards.__file__).resolve().parent / "app.py"
 
 
 # Streamlit listens on every interface by default; results and predictions are private until the
@@ -31,9 +33,9 @@ def streamlit_command(
 
 
 def streamlit_env() -> dict[str, str]:
-    """The environment with the directory holding `spaneval` and `dashboards` on PYTHONPATH, so the
-    app imports them however spaneval was installed (streamlit puts only the script's folder there)."""
-    root = str(APP.parents[1])
+    """The environment with the directory holding the `spaneval` package on PYTHONPATH, so the app
+    imports it however spaneval was installed (streamlit puts only the script's folder there)."""
+    root = str(Path(spaneval.__file__).resolve().parents[1])
     existing = os.environ.get("PYTHONPATH")
     return os.environ | {"PYTHONPATH": root + (os.pathsep + existing if existing else "")}
 

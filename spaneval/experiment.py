@@ -90,7 +90,7 @@ def expected_config(cell: Cell) -> dict[str, Any]:
     """The resolved task and train configuration the cell's record must carry (computed once per
     cell: it is compared with every run found; callers must not modify it)."""
     from spaneval.runner import build_configs
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     task = lookup(TASKS, cell.task.task, "task")
     cfgs = build_configs(task, cell.task.preset, dict(cell.task.overrides))
@@ -145,7 +145,7 @@ def _same_data(found_source: Any, split_info: dict[str, Any], want: str) -> bool
     elsewhere (a derived file in another output folder, the shared data at another place)."""
     if _same_path(found_source, want):
         return True
-    from tasks.base import file_fingerprint
+    from spaneval.tasks.base import file_fingerprint
 
     path = Path(want)
     return path.is_file() and split_info.get("fingerprint") == file_fingerprint(path)
@@ -236,7 +236,7 @@ def build_derived(exp: Experiment) -> None:
 
 def pretrain_models(exp: Experiment, cells: list[Cell]) -> None:
     """Pretrain the grid's own models that the selected cells need (finished ones are reused)."""
-    from pretrain.train import pretrain
+    from spaneval.pretrain.train import pretrain
 
     needed = {c.model.label: c.model for c in cells if c.model.pretrain is not None}
     for label, entry in needed.items():

@@ -15,7 +15,7 @@ def _config_lines(cls: type, indent: str = "    ") -> list[str]:
 
 
 def listing() -> str:
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     lines = ["Tasks (python -m spaneval run TASK --model MODEL [--data SOURCE] [key=value ...]):"]
     for name, task in TASKS.items():
@@ -46,8 +46,8 @@ def listing() -> str:
 
 
 def _pretrain_lines() -> list[str]:
-    from pretrain.objectives import OBJECTIVES
-    from pretrain.presets import PRESETS, PretrainConfig
+    from spaneval.pretrain.objectives import OBJECTIVES
+    from spaneval.pretrain.presets import PRESETS, PretrainConfig
 
     return [
         "Pretraining (python -m spaneval pretrain --objective OBJ --preset P --corpus PATH --output DIR):",
@@ -60,8 +60,8 @@ def _pretrain_lines() -> list[str]:
 
 def _preset_owners() -> dict[str, tuple[dict[str, dict], tuple[type, ...]]]:
     """{scope: (its presets, the config classes they set)}: every task and `pretrain`."""
-    from pretrain.presets import PRESETS, PretrainConfig
-    from tasks.registry import TASKS
+    from spaneval.pretrain.presets import PRESETS, PretrainConfig
+    from spaneval.tasks.registry import TASKS
 
     owners = {name: (task.presets, (TrainConfig, task.config_cls)) for name, task in TASKS.items()}
     owners["pretrain"] = (PRESETS, (PretrainConfig,))

@@ -37,7 +37,7 @@ ESTIMATE = "about 6 minutes of CPU time; 34 minutes measured on a busy 2-core VM
 
 def quickstart(out_dir: Path) -> Path:
     """Run the demo into `out_dir` (models/, results/); returns the results directory."""
-    from pretrain.train import pretrain
+    from spaneval.pretrain.train import pretrain
     from spaneval.runner import RunRequest, run_task
 
     out_dir = Path(out_dir)
@@ -115,7 +115,7 @@ def significance(results: Path, labels: dict[str, str], n_resamples: int = 1000)
     with a reminder of how little fine-tuning the tiny models had."""
     from spaneval.results_tables import load_predictions, load_runs
     from spaneval.significance import compare_rows
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     latest = {}
     for record in sorted(load_runs(results).records, key=lambda r: r.get("started_at", "")):

@@ -122,7 +122,7 @@ def compare_models(
     a = latest[latest["label"] == model_a]
     b = latest[latest["label"] == model_b]
     both = a.merge(b, on=["seed", "data_fingerprint"], suffixes=("_a", "_b"))
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     rows = []
     for _, pair in both.sort_values("seed").iterrows():

@@ -68,7 +68,7 @@ def build_configs(task: Any, preset: str | None, overrides: dict[str, str]) -> d
 
 def run_task(req: RunRequest, resume_dir: Path | None = None) -> Path | None:
     """Run one seed; returns the run directory on rank 0 (None on other ranks)."""
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     task = lookup(TASKS, req.task, "task")
     cfgs = build_configs(task, req.preset, dict(req.overrides))

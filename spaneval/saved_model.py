@@ -132,7 +132,7 @@ def load_task_model(model_dir: str | Path, overrides: dict[str, str] | None = No
     """A folder written by `save_task_model`, rebuilt as the spaneval task model it was saved from."""
     from transformers import AutoTokenizer
 
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     model_dir = Path(model_dir)
     info = _read_task_file(model_dir)

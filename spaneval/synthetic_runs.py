@@ -16,7 +16,7 @@ import numpy as np
 from spaneval.atomic import write_json, write_jsonl
 from spaneval.metrics.qa_analysis import BOUNDARY_CATEGORIES
 from spaneval.record_schema import RunRecord, build_record
-from tasks.registry import TASKS
+from spaneval.tasks.registry import TASKS
 
 SYNTHETIC_TASKS = ("squad", "squad_v2", "coref", "tacred", "semeval2010")
 MODEL_HUB_IDS = {"spanbert": "SpanBERT/spanbert-base-cased", "bert": "bert-base-cased"}

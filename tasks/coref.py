@@ -36,8 +36,8 @@ from spaneval.atomic import write_text
 from spaneval.config import check_ranges, option
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref as metrics
-from tasks import coref_rows
-from tasks.base import (
+from spaneval.tasks import coref_rows
+from spaneval.tasks.base import (
     DataSplit,
     Scores,
     TaskInfo,
@@ -46,11 +46,11 @@ from tasks.base import (
     require_fast_tokenizer,
     unknown_source,
 )
-from tasks.coref_data import ONTONOTES_GENRES, CorefDocument, format_conll, read_conll
-from tasks.coref_decode import decode_clusters
-from tasks.coref_encode import encode_document, pad_batch
-from tasks.coref_model import CorefModel
-from tasks.litbank import litbank_dir, litbank_split_files
+from spaneval.tasks.coref_data import ONTONOTES_GENRES, CorefDocument, format_conll, read_conll
+from spaneval.tasks.coref_decode import decode_clusters
+from spaneval.tasks.coref_encode import encode_document, pad_batch
+from spaneval.tasks.coref_model import CorefModel
+from spaneval.tasks.litbank import litbank_dir, litbank_split_files
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "coref"
 BUNDLED_FILES = {
@@ -292,7 +292,7 @@ class CorefTask:
 
     def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
         """`spaneval score coref --key KEY.conll --response RESPONSE.conll`."""
-        from tasks.coref_score_files import score_conll_files
+        from spaneval.tasks.coref_score_files import score_conll_files
 
         return score_conll_files(options["key"], options["response"])
 
@@ -407,7 +407,7 @@ def _load_ontonotes(split: str, cfg: CorefConfig) -> DataSplit:
     """OntoNotes English (CoNLL-2012, english_v4) from the hub; fails fast offline."""
     from spaneval.errors import HubUnavailableError
     from spaneval.hub import hub_offline, require_hub
-    from tasks.coref_hub import document_from_hub
+    from spaneval.tasks.coref_hub import document_from_hub
 
     repo, subset, pinned = ONTONOTES_HUB
     revision = cfg.hub_revision or pinned

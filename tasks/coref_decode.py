@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tasks.coref_data import Span
+from spaneval.tasks.coref_data import Span
 
 
 def decode_clusters(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tasks.coref_data import CorefDocument, segment_bounds
+from spaneval.tasks.coref_data import CorefDocument, segment_bounds
 
 
 def encode_document(

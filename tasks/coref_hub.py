@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.coref_data import CorefDocument, Span, genre_of
+from spaneval.tasks.coref_data import CorefDocument, Span, genre_of
 
 
 def document_from_hub(example: dict) -> CorefDocument:

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from dashboards.views import short_label
+from spaneval.dashboards.views import short_label
 from spaneval.metrics import coref as metrics
 from spaneval.resampling import MetricSpec, f1_from, safe_ratio, unsupported_metric
-from tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
+from spaneval.tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
 
 COUNT_KEYS = ("recall_num", "recall_den", "precision_num", "precision_den")  # order of the count lists
 RESAMPLED = ("conll_f1", *(f"{m}_f1" for m in metrics.CONLL_METRICS))

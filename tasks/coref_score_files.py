@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from spaneval.errors import DataError
 from spaneval.metrics.coref import MAX_REPEATED_MENTIONS, repeated_mentions, score_documents, to_percent
-from tasks.coref_data import CorefDocument, read_conll
+from spaneval.tasks.coref_data import CorefDocument, read_conll
 
 
 def pair_documents(

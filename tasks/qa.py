@@ -18,8 +18,8 @@ import torch
 from spaneval.atomic import write_json
 from spaneval.config import check_ranges, option
 from spaneval.errors import SpanevalError
-from tasks import qa_rows
-from tasks.base import (
+from spaneval.tasks import qa_rows
+from spaneval.tasks.base import (
     DataSplit,
     Scores,
     TaskInfo,
@@ -28,9 +28,9 @@ from tasks.base import (
     require_fast_tokenizer,
     unknown_source,
 )
-from tasks.qa_data import QAExample, read_mrqa, read_squad
-from tasks.qa_model import SpanExtractionModel
-from tasks.qa_scoring import score_examples
+from spaneval.tasks.qa_data import QAExample, read_mrqa, read_squad
+from spaneval.tasks.qa_model import SpanExtractionModel
+from spaneval.tasks.qa_scoring import score_examples
 
 BUNDLED = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "squad"
 
@@ -140,7 +140,7 @@ class QATask:
         )
 
     def _load_hub(self, source: str, split: str) -> DataSplit:
-        from tasks.qa_hub import load_hub_split
+        from spaneval.tasks.qa_hub import load_hub_split
 
         repo, revision, splits = HUB_DATASETS[self.info.name]
         subset = MRQA_SUBSETS.get(source)
@@ -152,7 +152,7 @@ class QATask:
 
     # --- encoding and model -------------------------------------------------------------------
     def encode(self, examples: Sequence[QAExample], tokenizer: Any, cfg: QAConfig, train: bool) -> Any:
-        from tasks.qa_windows import encode_windows
+        from spaneval.tasks.qa_windows import encode_windows
 
         features = encode_windows(
             examples,
@@ -189,7 +189,7 @@ class QATask:
     def decode(
         self, examples: Sequence[QAExample], features: Any, outputs: list[dict], cfg: QAConfig
     ) -> list:
-        from tasks.qa_decode import decode as decode_logits
+        from spaneval.tasks.qa_decode import decode as decode_logits
 
         start = _stack_padded([o["start_logits"] for o in outputs], cfg.max_seq_len)
         end = _stack_padded([o["end_logits"] for o in outputs], cfg.max_seq_len)
@@ -218,7 +218,7 @@ class QATask:
 
     def score_files(self, options: dict[str, Any]) -> dict[str, Any]:
         """`spaneval score squad|squad_v2 --data DEV.json --predictions PRED.json [--na-prob NA.json]`."""
-        from tasks.qa_score_files import score_squad_files
+        from spaneval.tasks.qa_score_files import score_squad_files
 
         na_prob = options.get("na_prob")
         return score_squad_files(options["data"], options["predictions"], na_prob, version_2=self.version_2)

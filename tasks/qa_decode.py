@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from tasks.qa_windows import QAFeatures
+    from spaneval.tasks.qa_windows import QAFeatures
 
 
 class _NBestTable:

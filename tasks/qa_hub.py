@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from spaneval.errors import HubUnavailableError
 from spaneval.hub import hub_offline, require_hub
-from tasks.qa_data import Answer, QAExample, locate_answer
+from spaneval.tasks.qa_data import Answer, QAExample, locate_answer
 
 WAYS_OUT = (
     "  - pass a local file in the official format: --data path/to/dev-v1.1.json (SQuAD) or .jsonl.gz (MRQA)\n"

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from dashboards.views import highlight_spans, short_label
+from spaneval.dashboards.views import highlight_spans, short_label
 from spaneval.resampling import MetricSpec, safe_ratio, unsupported_metric
-from tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
+from spaneval.tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
 
 COLUMNS = {"exact_match": "exact", "exact": "exact", "em": "exact", "f1": "f1"}  # metric -> row key
 

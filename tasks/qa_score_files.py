@@ -6,7 +6,7 @@ from pathlib import Path
 
 from spaneval.errors import DataError
 from spaneval.metrics import qa_analysis, squad
-from tasks.qa_data import (
+from spaneval.tasks.qa_data import (
     QAExample,
     _load_json,
     _read_squad,

@@ -19,7 +19,7 @@ from typing import Any
 
 from spaneval.metrics.qa_analysis import BUCKET_ORDER, analysis_items, analyze
 from spaneval.metrics.squad import aggregate_v1, aggregate_v2, find_best_thresh, score_v1, score_v2
-from tasks.base import Scores
+from spaneval.tasks.base import Scores
 
 
 def score_examples(

@@ -5,9 +5,9 @@ Each key is the task's own `info.name`; a mismatch is an error when this module 
 
 from __future__ import annotations
 
-from tasks.coref import COREF
-from tasks.qa import MRQA, SQUAD, SQUAD_V2
-from tasks.relation import SEMEVAL2010, TACRED
+from spaneval.tasks.coref import COREF
+from spaneval.tasks.qa import MRQA, SQUAD, SQUAD_V2
+from spaneval.tasks.relation import SEMEVAL2010, TACRED
 
 TASKS = {
     "squad": SQUAD,

@@ -23,10 +23,10 @@ from spaneval.config import check_ranges, option
 from spaneval.data_paths import shared_path
 from spaneval.errors import ConfigError, DataError, SpanevalError
 from spaneval.metrics import relation as metrics
-from tasks import relation_data as data
-from tasks import relation_formats as formats
-from tasks import relation_score_files as score_files
-from tasks.base import (
+from spaneval.tasks import relation_data as data
+from spaneval.tasks import relation_formats as formats
+from spaneval.tasks import relation_score_files as score_files
+from spaneval.tasks.base import (
     DataSplit,
     PredictionRows,
     Scores,
@@ -35,8 +35,8 @@ from tasks.base import (
     default_param_groups,
     file_fingerprint,
 )
-from tasks.relation_model import RelationClassifier, argmax_labels, collate_features
-from tasks.relation_rows import relation_rows
+from spaneval.tasks.relation_model import RelationClassifier, argmax_labels, collate_features
+from spaneval.tasks.relation_rows import relation_rows
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_SEMEVAL = REPO / "spaneval" / "data" / "semeval2010"

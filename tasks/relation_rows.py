@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from dashboards.views import short_label
+from spaneval.dashboards.views import short_label
 from spaneval.metrics import relation as metrics
 from spaneval.resampling import MetricSpec, f1_from, safe_ratio, unsupported_metric
-from tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
+from spaneval.tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
 
 
 def resampling_for(negative: str) -> Callable[[str, Sequence[dict[str, Any]]], MetricSpec]:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from spaneval.errors import DataError, excerpt
 from spaneval.metrics import relation as rel_metrics
-from spaneval.userfiles import read_json, read_text
-from tasks.relation_data import (
+from spaneval.tasks.relation_data import (
     RETACRED_LABELS,
     TACRED_LABELS,
     load_patch,
@@ -15,6 +14,7 @@ from tasks.relation_data import (
     read_tacred,
     span_breakdowns,
 )
+from spaneval.userfiles import read_json, read_text
 
 
 def read_tacred_predictions(path: str | Path, ids: list[str]) -> dict[str, str]:

@@ -258,7 +258,7 @@ def test_an_interrupted_pretrain_is_told_to_resume_with_pretrain(monkeypatch, tm
     def interrupted(**kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pretrain.train.pretrain", interrupted)
+    monkeypatch.setattr("spaneval.pretrain.train.pretrain", interrupted)
     assert main(["pretrain", "--output", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert "pretrain --output OUTPUT --resume" in err and "run --resume" not in err

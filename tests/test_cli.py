@@ -1,6 +1,7 @@
 """CLI in process (help, ls, errors) and once as an installed package, from another directory."""
 
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -89,14 +90,28 @@ def test_every_benchmark_module_exists():
         assert callable(importlib.import_module(module).main)
 
 
-@pytest.mark.slow
-def test_non_editable_install_runs_from_any_directory(tmp_path):
-    """`pip install .` (not -e) gives a working `python -m spaneval` with its bundled data."""
+# Imported from a directory outside the checkout: the subpackages live under spaneval, nothing else.
+# The checkout fallback (spaneval._CheckoutSubpackages) is removed first, so the install alone must
+# resolve spaneval.tasks & co.
+INSTALL_PROBE = (
+    "import sys, pathlib, importlib.util, importlib.metadata, spaneval; "
+    "sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != '_CheckoutSubpackages']; "
+    "import spaneval.tasks.qa, spaneval.pretrain.train, spaneval.dashboards; "
+    "assert all(importlib.util.find_spec(n) is None for n in ('tasks', 'pretrain', 'dashboards')); "
+    "top = {pathlib.PurePath(str(f)).parts[0] for f in importlib.metadata.files('spaneval')}; "
+    "assert top <= {'spaneval', 'spaneval-0.1.0.dist-info', '..', '__editable__.spaneval-0.1.0.pth'} "
+    "or all(t.startswith(('spaneval', '__editable__', '..')) for t in top), top; "
+    "assert (pathlib.Path(spaneval.dashboards.__file__).parent / 'app.py').is_file(); "
+    "print(spaneval.__file__, spaneval.tasks.qa.__file__)"
+)
+
+
+def _venv_install(tmp_path: Path, *pip_args: str) -> tuple[Path, Path]:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--no-deps", str(REPO)],
+        [py, "-m", "pip", "install", "-q", "--no-deps", *pip_args],
         check=True,
         capture_output=True,
         timeout=600,
@@ -104,16 +119,49 @@ def test_non_editable_install_runs_from_any_directory(tmp_path):
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    probe = (
-        "import spaneval, tasks.qa, pretrain.train, dashboards, pathlib; "
-        "assert 'site-packages' in spaneval.__file__, spaneval.__file__; "
-        "assert (pathlib.Path(dashboards.__file__).parent / 'app.py').is_file(); "
-        "d = pathlib.Path(spaneval.__file__).parent / 'data'; "
-        "assert (d / 'squad' / 'dev-sample.json').is_file() and (d / 'vocab').is_dir(); "
-        "assert any((d / 'corpus').glob('*.txt.gz')) and any((d / 'coref').glob('*.conll'))"
+    return py, elsewhere
+
+
+@pytest.mark.slow
+def test_non_editable_install_runs_from_any_directory(tmp_path):
+    """`pip install .` (not -e) gives a working `python -m spaneval` with its bundled data, and puts
+    tasks/, pretrain/ and dashboards/ inside the spaneval package."""
+    py, elsewhere = _venv_install(tmp_path, str(REPO))
+    probe = INSTALL_PROBE + (
+        "; assert 'site-packages' in spaneval.tasks.qa.__file__, spaneval.tasks.qa.__file__"
+        "; d = pathlib.Path(spaneval.__file__).parent / 'data'"
+        "; assert (d / 'squad' / 'dev-sample.json').is_file() and (d / 'vocab').is_dir()"
+        "; assert any((d / 'corpus').glob('*.txt.gz')) and any((d / 'coref').glob('*.conll'))"
     )
     subprocess.run([py, "-c", probe], check=True, cwd=elsewhere, timeout=120, env={"PATH": "/usr/bin:/bin"})
     out = subprocess.run(
         [py, "-m", "spaneval", "ls"], capture_output=True, text=True, cwd=elsewhere, timeout=120
     )
     assert out.returncode == 0 and "squad_v2" in out.stdout, out.stderr
+
+
+@pytest.mark.slow
+def test_editable_install_maps_the_checkout_folders_into_spaneval(tmp_path):
+    """`pip install -e .`: spaneval.tasks is the checkout's tasks/ folder, found by the install itself."""
+    py, elsewhere = _venv_install(tmp_path, "-e", str(REPO))
+    qa_file = str(REPO / "tasks" / "qa.py")
+    probe = INSTALL_PROBE + f"; assert spaneval.tasks.qa.__file__ == {qa_file!r}, spaneval.tasks.qa.__file__"
+    subprocess.run([py, "-c", probe], check=True, cwd=elsewhere, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [py, "-m", "spaneval", "ls"], capture_output=True, text=True, cwd=elsewhere, timeout=120
+    )
+    assert out.returncode == 0 and "squad_v2" in out.stdout, out.stderr
+
+
+def test_an_uninstalled_checkout_finds_the_subpackages(tmp_path):
+    """PYTHONPATH=<checkout> without any install (scripts/gpu_checks.sh on a bare GPU machine)."""
+    probe = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+        "import spaneval; assert spaneval.__file__ == " + repr(str(REPO / "spaneval" / "__init__.py")) + "; "
+        "import spaneval.tasks.registry, spaneval.pretrain.masking, spaneval.dashboards.views; "
+        "print(spaneval.tasks.registry.__file__)"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(REPO / "tasks" / "registry.py")

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spaneval.errors import DataError, SpanevalError
-from tasks.coref_data import coref_column, format_conll, format_document, read_conll, segment_bounds
-from tasks.coref_decode import decode_clusters
-from tasks.coref_hub import document_from_hub
-from tasks.coref_score_files import pair_documents, score_conll_files
-from tasks.litbank import litbank_dir, litbank_split_files
+from spaneval.tasks.coref_data import coref_column, format_conll, format_document, read_conll, segment_bounds
+from spaneval.tasks.coref_decode import decode_clusters
+from spaneval.tasks.coref_hub import document_from_hub
+from spaneval.tasks.coref_score_files import pair_documents, score_conll_files
+from spaneval.tasks.litbank import litbank_dir, litbank_split_files
 
 REFERENCE = Path(__file__).parent / "data" / "coref_reference"
 GOOD = """#begin document (bc/cctv/00/cctv_0001); part 000
@@ -129,7 +129,7 @@ def test_genuine_ontonotes_layout_varying_columns_and_parts():
     ],
 )
 def test_cells_read_as_the_reference_scorer(cells, clusters):
-    from tasks.coref_data import _DocBuilder
+    from spaneval.tasks.coref_data import _DocBuilder
 
     builder = _DocBuilder("(d); part 0", "mem", 1)
     for w, cell in enumerate(cells):
@@ -181,7 +181,7 @@ def non_crossing_clusters(draw):
 @settings(max_examples=200, deadline=None)
 @given(non_crossing_clusters())
 def test_coref_column_round_trip(clusters):
-    from tasks.coref_data import _DocBuilder
+    from spaneval.tasks.coref_data import _DocBuilder
 
     builder = _DocBuilder("(d); part 0", "mem", 1)
     for w, cell in enumerate(coref_column(12, clusters)):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from spaneval.models import bundled_tokenizer
-from tasks.coref_data import CorefDocument
-from tasks.coref_encode import encode_document, pad_batch
+from spaneval.tasks.coref_data import CorefDocument
+from spaneval.tasks.coref_encode import encode_document, pad_batch
 
 WORDS = ("Anna", "met", "her", "brother", ".", "He", "was", "glad", ".", "She", "smiled", ".")
 DOC = CorefDocument(

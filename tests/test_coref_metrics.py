@@ -21,8 +21,8 @@ from spaneval.metrics.coref import (
     score_documents,
     sum_counts,
 )
-from tasks.coref_data import read_conll
-from tasks.coref_score_files import pair_documents
+from spaneval.tasks.coref_data import read_conll
+from spaneval.tasks.coref_score_files import pair_documents
 
 TOL = 1e-4
 

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from spaneval.config import apply_overrides
+from spaneval.tasks.coref import BUNDLED_DIR, COREF, CorefConfig
+from spaneval.tasks.coref_encode import encode_document, pad_batch
+from spaneval.tasks.coref_model import candidate_spans, distance_bucket, extract_top_spans
 from spaneval.train import TrainConfig
-from tasks.coref import BUNDLED_DIR, COREF, CorefConfig
-from tasks.coref_encode import encode_document, pad_batch
-from tasks.coref_model import candidate_spans, distance_bucket, extract_top_spans
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_top_spans_never_cross(spans):
 
 
 def test_encode_segments_and_gold(tokenizer, bundled):
-    from tasks.coref_data import read_conll
+    from spaneval.tasks.coref_data import read_conll
 
     (doc,) = read_conll(bundled / "coref" / "74_the_adventures_of_tom_sawyer_brat.conll")
     (whole,) = encode_document(doc, 0, tokenizer, max_segment_len=128, max_segments=0, genre_id=0)
@@ -136,7 +136,7 @@ def test_pipeline_method_by_method_learns(tokenizer):
 
 
 def test_padded_batch_of_two_documents_matches_single(tokenizer):
-    from tasks.coref_data import read_conll
+    from spaneval.tasks.coref_data import read_conll
 
     cfg = smoke_configs()["task"]
     (doc,) = read_conll(BUNDLED_DIR / "45_anne_of_green_gables_brat.conll")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks import coref_rows
+from spaneval.tasks import coref_rows
 
 
 def test_mention_errors_and_coref_html():

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from spaneval.errors import HubUnavailableError, SpanevalError
-from tasks.coref import BUNDLED_DIR, COREF, CorefConfig, local_files, score_predictions
-from tasks.coref_data import read_conll
-from tasks.coref_score_files import score_conll_files
+from spaneval.tasks.coref import BUNDLED_DIR, COREF, CorefConfig, local_files, score_predictions
+from spaneval.tasks.coref_data import read_conll
+from spaneval.tasks.coref_score_files import score_conll_files
 
 SAWYER = BUNDLED_DIR / "74_the_adventures_of_tom_sawyer_brat.conll"
 ANNE = BUNDLED_DIR / "45_anne_of_green_gables_brat.conll"
@@ -92,7 +92,7 @@ def test_perfect_predictions_score_100_with_breakdowns():
 def test_end_to_end_cli_run_on_bundled_sample(tmp_path, monkeypatch):
     """`spaneval run coref --model tiny --data bundled` offline on CPU, then rescoring its files."""
     from spaneval.cli import main
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     if "coref" not in TASKS:  # until the lead registers the task

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboards import views
+import spaneval
 from spaneval import dashboard_server
-from tasks import qa_rows, relation_rows
+from spaneval.dashboards import views
+from spaneval.tasks import qa_rows, relation_rows
 from tests.records import build_results
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
@@ -248,4 +249,5 @@ def test_dashboard_command_is_a_thin_streamlit_wrapper(tmp_path):
     assert command[command.index("--server.address") :][:2] == ["--server.address", "127.0.0.1"]
     shared = dashboard_server.streamlit_command(str(tmp_path), None, [], host="0.0.0.0")
     assert shared[shared.index("--server.address") + 1] == "0.0.0.0"
-    assert str(Path(dashboard_server.APP).parents[1]) in dashboard_server.streamlit_env()["PYTHONPATH"]
+    package_parent = str(Path(spaneval.__file__).resolve().parents[1])
+    assert dashboard_server.streamlit_env()["PYTHONPATH"].split(os.pathsep)[0] == package_parent

@@ -207,7 +207,7 @@ def test_shipped_grids_parse():
 
 
 def test_moved_data_matches_by_content(tmp_path):
-    from tasks.base import file_fingerprint
+    from spaneval.tasks.base import file_fingerprint
 
     data = tmp_path / "train.json"
     data.write_text('{"data": []}')

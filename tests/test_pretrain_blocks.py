@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from pretrain.blocks import (
+from spaneval.errors import ConfigError, DataError, SpanevalError
+from spaneval.models import bundled_tokenizer
+from spaneval.pretrain.blocks import (
     BlockStream,
     Prefetcher,
     TokenizerSpecials,
@@ -16,10 +18,8 @@ from pretrain.blocks import (
     cut_document,
     single_rows,
 )
-from pretrain.corpus import BUNDLED_CORPUS, build_shards
-from pretrain.masking import IGNORE_INDEX, MaskingConfig
-from spaneval.errors import ConfigError, DataError, SpanevalError
-from spaneval.models import bundled_tokenizer
+from spaneval.pretrain.corpus import BUNDLED_CORPUS, build_shards
+from spaneval.pretrain.masking import IGNORE_INDEX, MaskingConfig
 
 SEQ_LEN = 128
 

@@ -9,10 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pretrain import corpus as corpus_module
-from pretrain.corpus import BUNDLED_CORPUS, ShardSet, build_shards, corpus_fingerprint, tokenizer_fingerprint
 from spaneval.errors import DataError
 from spaneval.models import bundled_tokenizer
+from spaneval.pretrain import corpus as corpus_module
+from spaneval.pretrain.corpus import (
+    BUNDLED_CORPUS,
+    ShardSet,
+    build_shards,
+    corpus_fingerprint,
+    tokenizer_fingerprint,
+)
 
 BOOK_A = "Call me Ishmael. Some years ago,\nnever mind how long precisely.\n\nHaving little money.\n"
 BOOK_B = "It is a truth universally acknowledged,\n\nthat a single man in possession\nof a good fortune.\n"

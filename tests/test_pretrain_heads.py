@@ -9,21 +9,21 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel, BertForMaskedLM, BertModel
 
-from pretrain.heads import SpanBoundaryHead, gather_boundaries, sbo_targets
-from pretrain.model import (
+from spaneval.errors import ConfigError
+from spaneval.pretrain.heads import SpanBoundaryHead, gather_boundaries, sbo_targets
+from spaneval.pretrain.model import (
     build_model,
     load_for_continued_pretraining,
     mean_cross_entropy,
     save_pretrained,
 )
-from pretrain.objectives import OBJECTIVES, get_objective
-from pretrain.presets import (
+from spaneval.pretrain.objectives import OBJECTIVES, get_objective
+from spaneval.pretrain.presets import (
     PRESETS,
     grad_accum_steps,
     resolve_config,
     weight_decay_value,
 )
-from spaneval.errors import ConfigError
 from spaneval.registry import UnknownNameError
 
 VOCAB, L = 120, 12

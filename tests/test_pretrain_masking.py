@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pretrain.blocks import TokenizerSpecials, block_table, single_rows
-from pretrain.corpus import BUNDLED_CORPUS, build_shards
-from pretrain.masking import (
+from spaneval.errors import ConfigError
+from spaneval.models import bundled_tokenizer
+from spaneval.pretrain.blocks import TokenizerSpecials, block_table, single_rows
+from spaneval.pretrain.corpus import BUNDLED_CORPUS, build_shards
+from spaneval.pretrain.masking import (
     IGNORE_INDEX,
     MaskingConfig,
     draw_span_lengths,
@@ -20,8 +22,6 @@ from pretrain.masking import (
     mask_batch_with_spans,
     span_length_distribution,
 )
-from spaneval.errors import ConfigError
-from spaneval.models import bundled_tokenizer
 
 CLS, SEP, PAD, MASK, VOCAB = 101, 102, 0, 103, 28996
 SPECIAL_IDS = (0, 100, 101, 102, 103)

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import pretrain.train as train_mod
-from pretrain.checkpoint import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE
-from pretrain.model import PretrainingModel
-from pretrain.train import TrainingDivergedError, pretrain
+import spaneval.pretrain.train as train_mod
 from spaneval.errors import ConfigError, SpanevalError
+from spaneval.pretrain.checkpoint import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE
+from spaneval.pretrain.model import PretrainingModel
+from spaneval.pretrain.train import TrainingDivergedError, pretrain
 from spaneval.safe_state import load_state
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,7 +178,7 @@ def test_two_processes_under_torchrun_see_different_data_and_end_identical(tmp_p
     overrides = [f"{k}={v}" for k, v in {**fast, "max_steps": "4"}.items()]
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "pretrain.train", "--objective", "spanbert", "--preset", "tiny",
+        "-m", "spaneval.pretrain.train", "--objective", "spanbert", "--preset", "tiny",
         "--corpus", str(corpus), "--output", str(tmp_path), *overrides,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
@@ -226,7 +226,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_curve(tmp_path, corpus, f
     pretrain("spanbert", "tiny", str(corpus), str(straight), overrides)
 
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "pretrain.train", "--objective", "spanbert", "--preset", "tiny"]
+    cmd = [sys.executable, "-m", "spaneval.pretrain.train", "--objective", "spanbert", "--preset", "tiny"]
     cmd += ["--corpus", str(corpus), "--output", str(killed), *[f"{k}={v}" for k, v in overrides.items()]]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -14,7 +14,7 @@ from spaneval.metrics.qa_analysis import (
     question_word,
     span_relation,
 )
-from tasks.qa_data import Answer, QAExample
+from spaneval.tasks.qa_data import Answer, QAExample
 
 
 @pytest.mark.parametrize(

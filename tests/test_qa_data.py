@@ -8,8 +8,8 @@ import json
 import pytest
 
 from spaneval.errors import DataError
-from tasks.qa_data import Answer, locate_answer, read_mrqa, read_squad
-from tasks.qa_score_files import score_squad_files
+from spaneval.tasks.qa_data import Answer, locate_answer, read_mrqa, read_squad
+from spaneval.tasks.qa_score_files import score_squad_files
 
 CONTEXT = "The Broncos beat the Panthers. The Broncos won in 2016."
 
@@ -121,9 +121,9 @@ def test_read_mrqa(tmp_path):
 def test_mrqa_scores_against_answers_only_and_trains_on_detected_spans(tmp_path):
     """The official MRQA evaluation takes its gold from `answers`; a detected span's text that is
     not among them is a training label, not a correct answer."""
-    from tasks.qa_decode import QAPrediction
-    from tasks.qa_scoring import score_examples
-    from tasks.qa_windows import _answer_chars
+    from spaneval.tasks.qa_decode import QAPrediction
+    from spaneval.tasks.qa_scoring import score_examples
+    from spaneval.tasks.qa_windows import _answer_chars
 
     qa = {
         "qid": "m2",

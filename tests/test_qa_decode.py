@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spaneval.bench.qa_decode import baseline_decode, baseline_inputs, bench_logits
-from tasks.qa_data import Answer, QAExample, read_squad
-from tasks.qa_decode import apply_null_threshold, decode, na_probs, predictions_json
-from tasks.qa_windows import QAFeatures, encode_windows
+from spaneval.tasks.qa_data import Answer, QAExample, read_squad
+from spaneval.tasks.qa_decode import apply_null_threshold, decode, na_probs, predictions_json
+from spaneval.tasks.qa_windows import QAFeatures, encode_windows
 
 VOCAB = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "vocab" / "bert-base-cased-vocab.txt"
 WORDS = ["The", "Broncos", "beat", "unaffable", "naïve", "24–10", "(NFL)", "at", "x"]
@@ -123,7 +123,7 @@ def test_identical_to_reference_loop(tokenizer, bundled, profile, version_2):
 
 
 def test_top_k_positions_order_and_ties():
-    from tasks.qa_decode import top_k_positions
+    from spaneval.tasks.qa_decode import top_k_positions
 
     logits = np.array([[1, 3, 3, 3, 0, 2], [5, 5, 5, 5, 5, 5], [0, 1, 2, 3, 4, 5]], dtype=np.float32)
     assert top_k_positions(logits, 2).tolist() == [[1, 2], [0, 1], [5, 4]]
@@ -159,7 +159,7 @@ def test_bench_command_without_data(tmp_path):
 
 
 def test_rank_by_question_matches_lexsort_with_ties_and_signs():
-    from tasks.qa_decode import rank_by_question
+    from spaneval.tasks.qa_decode import rank_by_question
 
     example = np.array([0, 0, 0, 1, 1, 1])
     score = np.array([1.0, -2.0, 1.0, 0.0, -0.0, 3.0], dtype=np.float32)

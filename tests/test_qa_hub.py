@@ -8,7 +8,7 @@ import pytest
 
 from spaneval import hub
 from spaneval.cli import main
-from tasks.qa_hub import load_hub_split
+from spaneval.tasks.qa_hub import load_hub_split
 
 
 class FakeDataset(list):
@@ -26,7 +26,7 @@ def install_fake_datasets(monkeypatch, rows):
         return FakeDataset(rows)
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
-    monkeypatch.setattr("tasks.qa_hub.hub_offline", lambda: True)  # skip the reachability probe
+    monkeypatch.setattr("spaneval.tasks.qa_hub.hub_offline", lambda: True)  # skip the reachability probe
     return calls
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks import qa_rows
+from spaneval.tasks import qa_rows
 
 
 def test_every_gold_answer_is_placed_and_numbered():

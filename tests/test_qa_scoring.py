@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.qa_data import read_squad
-from tasks.qa_decode import QAPrediction
-from tasks.qa_scoring import score_examples
+from spaneval.tasks.qa_data import read_squad
+from spaneval.tasks.qa_decode import QAPrediction
+from spaneval.tasks.qa_scoring import score_examples
 
 SQUAD = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "squad"
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spaneval.errors import ConfigError
-from tasks.qa_data import Answer, QAExample, read_squad
-from tasks.qa_windows import encode_windows, max_context_mask, window_starts
+from spaneval.tasks.qa_data import Answer, QAExample, read_squad
+from spaneval.tasks.qa_windows import encode_windows, max_context_mask, window_starts
 
 VOCAB = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "vocab" / "bert-base-cased-vocab.txt"
 WORDS = ["The", "Broncos", "beat", "unaffable", "naïve", "24–10", "Levi's", "1990s", "(NFL)", "at", "Ω", "x"]
@@ -144,7 +144,7 @@ def test_real_sample_labels_decode_to_answers(tokenizer, bundled):
 
 
 def test_no_examples(tokenizer):
-    from tasks.qa_decode import decode
+    from spaneval.tasks.qa_decode import decode
 
     f = encode_windows([], tokenizer)
     assert len(f) == 0 and f.context_offsets.shape == (0, 384, 2)

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from spaneval.errors import ConfigError, DataError, SpanevalError
-from tasks import relation as rel
-from tasks import relation_data as data
-from tasks import relation_score_files as score_files
+from spaneval.tasks import relation as rel
+from spaneval.tasks import relation_data as data
+from spaneval.tasks import relation_score_files as score_files
 
 
 def tacred_record(rid="r1", **changes) -> dict:

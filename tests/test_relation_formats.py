@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformers import BertTokenizerFast
 
-from tasks import relation_formats as f
-from tasks.relation_data import TACRED_OBJ_TYPES, TACRED_SUBJ_TYPES, RelationExample
+from spaneval.tasks import relation_formats as f
+from spaneval.tasks.relation_data import TACRED_OBJ_TYPES, TACRED_SUBJ_TYPES, RelationExample
 
 TOKENS = ["Bill", "Gates", "founded", "Microsoft", "-LRB-", "MS", "-RRB-", "."]
 SUBJ, OBJ = (3, 3), (0, 1)  # Microsoft (ORGANIZATION) founded_by Bill Gates (PERSON)

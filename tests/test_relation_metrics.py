@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from spaneval.errors import DataError
 from spaneval.metrics import relation as m
-from tasks.relation_data import read_semeval_answers
-from tasks.relation_score_files import score_semeval_files
+from spaneval.tasks.relation_data import read_semeval_answers
+from spaneval.tasks.relation_score_files import score_semeval_files
 
 SCORER_DIR = Path("relation/semeval2010-task8/SemEval2010_task8_scorer-v1.2")
 CASES = [("proposed_answer1.txt", "answer_key1.txt", "result_scores1.txt"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks import relation_rows
+from spaneval.tasks import relation_rows
 
 
 def test_relation_html_marks_entities_and_escapes():

@@ -10,7 +10,7 @@ import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from spaneval.errors import ConfigError
-from tasks import relation as rel
+from spaneval.tasks import relation as rel
 from tests.test_relation_data import tacred_record, write_json
 
 
@@ -71,7 +71,7 @@ def test_semeval_pipeline_on_bundled_sample(bundled, tmp_path, fmt, classifier):
     assert {"f1_by_entity_distance", "f1_by_adjacency", "per_relation"} <= set(scores.breakdowns)
     assert {"id", "gold", "predicted", "tokens", "subj", "obj"} <= scores.per_example[0].keys()
     rel.SEMEVAL2010.write_predictions(tmp_path, test.examples, predictions, scores)
-    from tasks.relation_score_files import score_semeval_files
+    from spaneval.tasks.relation_score_files import score_semeval_files
 
     rescored = score_semeval_files(
         tmp_path / "semeval_answer_key.txt", tmp_path / "semeval_proposed_answers.txt"
@@ -145,7 +145,7 @@ def test_cli_score_semeval(shared_data, capsys):
 
 def test_cli_run_semeval_tiny(tmp_path, monkeypatch):
     from spaneval import cli
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     monkeypatch.setitem(TASKS, "semeval2010", rel.SEMEVAL2010)  # until the lead registers it
     code = cli.main(["run", "semeval2010", "--model", "tiny", "--output", str(tmp_path), "--preset", "tiny",
@@ -181,7 +181,7 @@ def test_classifier_can_overfit_a_few_sentences(bundled):
 
 def test_cli_run_and_score_tacred_with_patch(tmp_path, monkeypatch, capsys):
     from spaneval import cli
-    from tasks.registry import TASKS
+    from spaneval.tasks.registry import TASKS
 
     monkeypatch.setitem(TASKS, "tacred", rel.TACRED)  # until the lead registers it
     records = [

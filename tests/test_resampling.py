@@ -10,8 +10,8 @@ from spaneval import published, resampling, results_tables, seed_tables, signifi
 from spaneval.errors import SpanevalError
 from spaneval.metrics import coref, relation, squad
 from spaneval.synthetic_runs import write_run
-from tasks import coref_rows, qa_rows
-from tasks.registry import TASKS
+from spaneval.tasks import coref_rows, qa_rows
+from spaneval.tasks.registry import TASKS
 
 
 def _metrics_frame(values: dict[tuple[str, str, int], float]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClas
 from spaneval.cli import main
 from spaneval.errors import SpanevalError
 from spaneval.saved_model import TASK_FILE, load_task_model, rename_keys, save_task_model
-from tasks.registry import TASKS
+from spaneval.tasks.registry import TASKS
 from tests.test_relation_task import fresh_tokenizer
 
 

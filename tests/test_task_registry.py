@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.base import PredictionRows
-from tasks.registry import TASKS, check_names
+from spaneval.tasks.base import PredictionRows
+from spaneval.tasks.registry import TASKS, check_names
 
 
 def test_registry_keys_are_the_task_names():

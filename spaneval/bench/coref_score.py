@@ -20,8 +20,8 @@ import numpy as np
 from spaneval.metrics.coref import aggregate, document_counts, sum_counts
 from spaneval.rng import generator
 from spaneval.run_writer import cpu_name
-from tasks.coref_data import Span, read_conll
-from tasks.litbank import litbank_dir
+from spaneval.tasks.coref_data import Span, read_conll
+from spaneval.tasks.litbank import litbank_dir
 
 
 def perturb_clusters(

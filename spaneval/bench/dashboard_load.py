@@ -24,7 +24,7 @@ from spaneval.synthetic_runs import write_results
 
 def load_leaderboard(root: Path) -> pd.DataFrame:
     """What the dashboard computes on start (without Streamlit)."""
-    from dashboards.data import dashboard_data
+    from spaneval.dashboards.data import dashboard_data
 
     return dashboard_data(root)["leaderboard"]
 

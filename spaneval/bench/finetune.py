@@ -38,8 +38,8 @@ WARMUP_STEPS = 3
 
 def _windows(data: Path, max_seq_len: int):
     from spaneval.models import bundled_tokenizer
-    from tasks.qa_data import read_squad
-    from tasks.qa_windows import encode_windows
+    from spaneval.tasks.qa_data import read_squad
+    from spaneval.tasks.qa_windows import encode_windows
 
     examples, _ = read_squad(data, strict=False)
     return encode_windows(examples, bundled_tokenizer(), max_seq_len=max_seq_len, doc_stride=128)
@@ -62,10 +62,10 @@ def _ours(feats, lengths, args, device: torch.device):
     """(one-epoch step list, mean padded length): our loop's batching, collation and step."""
     from spaneval.distributed import DistInfo
     from spaneval.models import random_encoder
+    from spaneval.tasks.base import default_param_groups
+    from spaneval.tasks.qa import SQUAD
+    from spaneval.tasks.qa_model import SpanExtractionModel
     from spaneval.train import TrainConfig, autocast_dtype, batch_indices, forward_backward, make_optimizer
-    from tasks.base import default_param_groups
-    from tasks.qa import SQUAD
-    from tasks.qa_model import SpanExtractionModel
 
     torch.manual_seed(0)
     model = SpanExtractionModel(random_encoder(args.size)).to(device).train()

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from pretrain.blocks import BlockStream, Rows, TokenizerSpecials, block_table, single_rows
-from pretrain.corpus import BUNDLED_CORPUS, build_shards
-from pretrain.masking import IGNORE_INDEX, MaskingConfig, mask_batch, mask_batch_with_spans
 from spaneval.bench.pairs import alternated, spread
 from spaneval.data_paths import default_shared_path
+from spaneval.pretrain.blocks import BlockStream, Rows, TokenizerSpecials, block_table, single_rows
+from spaneval.pretrain.corpus import BUNDLED_CORPUS, build_shards
+from spaneval.pretrain.masking import IGNORE_INDEX, MaskingConfig, mask_batch, mask_batch_with_spans
 from spaneval.run_writer import cpu_name
 
 SHARED_CORPUS = default_shared_path("corpus", "gutenberg")

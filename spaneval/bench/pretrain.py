@@ -86,15 +86,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    from pretrain.corpus import build_shards
-    from pretrain.model import build_model
-    from pretrain.objectives import get_objective
-    from pretrain.presets import resolve_config, weight_decay_value
-    from pretrain.train import BatchLoader, load_pretraining_tokenizer, make_block_stream
     from spaneval.config import parse_overrides
     from spaneval.distributed import DistInfo
     from spaneval.models import cache_root
-    from tasks.base import default_param_groups
+    from spaneval.pretrain.corpus import build_shards
+    from spaneval.pretrain.model import build_model
+    from spaneval.pretrain.objectives import get_objective
+    from spaneval.pretrain.presets import resolve_config, weight_decay_value
+    from spaneval.pretrain.train import BatchLoader, load_pretraining_tokenizer, make_block_stream
+    from spaneval.tasks.base import default_param_groups
 
     cfg = resolve_config(args.preset, parse_overrides(args.overrides))
     obj = get_objective(args.objective)
@@ -167,7 +167,7 @@ def _hf_side(cfg: Any, vocab: int, device: torch.device, bf16: bool, compile_: b
     """One round of the baseline: `BertForMaskedLM` steps on full random blocks, seconds per step."""
     from transformers import BertForMaskedLM
 
-    from pretrain.model import bert_config
+    from spaneval.pretrain.model import bert_config
 
     torch.manual_seed(cfg.seed)
     model = BertForMaskedLM._from_config(bert_config(cfg, vocab, 0), attn_implementation="sdpa")

@@ -31,9 +31,9 @@ from spaneval.errors import DataError
 from spaneval.models import bundled_tokenizer
 from spaneval.rng import generator
 from spaneval.run_writer import cpu_name
-from tasks.qa_data import read_squad
-from tasks.qa_decode import decode, nbest_json
-from tasks.qa_windows import QAFeatures, encode_windows
+from spaneval.tasks.qa_data import read_squad
+from spaneval.tasks.qa_decode import decode, nbest_json
+from spaneval.tasks.qa_windows import QAFeatures, encode_windows
 
 DEFAULT_DATA = default_shared_path("squad", "dev-v1.1.json")
 

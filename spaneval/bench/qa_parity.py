@@ -104,7 +104,7 @@ def _inputs(args: argparse.Namespace, tmp: Path) -> tuple[str, Path, Path] | str
 
 def check_same_answers(path: Path, rows: list[dict[str, Any]]) -> None:
     """Raise unless spaneval's reader keeps every question with the file's texts and answer_start values."""
-    from tasks.qa_data import read_squad
+    from spaneval.tasks.qa_data import read_squad
 
     examples, _ = read_squad(path)
     ours = {ex.qid: ([a.text for a in ex.answers], [a.start for a in ex.answers]) for ex in examples}
@@ -182,7 +182,7 @@ def spaneval_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _options(args: argparse.Namespace, settings: ReferenceSettings) -> dict[str, dict[str, Any]]:
     from spaneval.config import to_dict
     from spaneval.runner import build_configs
-    from tasks.qa import SQUAD
+    from spaneval.tasks.qa import SQUAD
 
     configs = build_configs(SQUAD, None, {k: str(v) for k, v in spaneval_overrides(args).items()})
     return {
@@ -235,7 +235,7 @@ def _run_seed(i: int, seed: int, ctx: dict[str, Any]) -> dict[str, dict[str, Any
 
 
 def _describe_file(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from tasks.base import file_fingerprint
+    from spaneval.tasks.base import file_fingerprint
 
     return {"path": str(path), "fingerprint": file_fingerprint(path), "questions": len(rows)}
 
