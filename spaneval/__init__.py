@@ -45,7 +45,9 @@ def _install_checkout_finder() -> None:
     if (root / "pyproject.toml").is_file() and not any(
         isinstance(f, _CheckoutSubpackages) for f in sys.meta_path
     ):
-        sys.meta_path.append(_CheckoutSubpackages(root))
+        # first, before an editable install's finder: another checkout of the same project (a git
+        # worktree run with `python -m` from its root) must get its own folders, not the installed ones
+        sys.meta_path.insert(0, _CheckoutSubpackages(root))
 
 
 _install_checkout_finder()
