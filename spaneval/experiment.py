@@ -323,6 +323,68 @@ def _write_reports(exp: Experiment) -> None:
         _say(exp, f"report: {out}")
 
 
+def _same_model_and_task(exp: Experiment, cell: Cell, record: dict[str, Any]) -> bool:
+    model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    want = model_ref(exp, cell.model)
+    return record.get("task") == cell.task.task and (
+        model.get("name") == want or _same_path(model.get("path"), want)
+    )
+
+
+def _tokens_per_example(config: dict[str, Any]) -> float | None:
+    value = config.get("max_seq_len") or config.get("max_segment_len")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def estimated_seconds(exp: Experiment, cell: Cell, runs: list[FoundRun]) -> tuple[float | None, str]:
+    """(seconds, how it was estimated) for a cell still to run.
+
+    Finished seeds of the same cell give their mean wall time. Otherwise a finished run of the same
+    model and task (other settings) is scaled: training by the examples the cell will see (epochs or
+    max_steps x batch) and by sequence length, evaluation as it was. Same machine assumed.
+    """
+    same_cell = [
+        float(r.record["wall_s"])
+        for r in runs
+        if r.record is not None
+        and isinstance(r.record.get("wall_s"), (int, float))
+        and any(record_matches(exp, c, r.record, r.request) for c in _other_seeds(exp, cell))
+    ]
+    if same_cell:
+        return statistics.mean(same_cell), "finished seeds"
+    for run in runs:
+        record = run.record
+        if record is None or not _same_model_and_task(exp, cell, record):
+            continue
+        scaled = _scaled_from(record, expected_config(cell))
+        if scaled is not None:
+            return scaled, f"scaled from {run.run_dir.name}"
+    return None, "no finished run of this model and task yet"
+
+
+def _other_seeds(exp: Experiment, cell: Cell) -> list[Cell]:
+    return [Cell(cell.model, cell.task, seed) for seed in exp.seeds]
+
+
+def _scaled_from(record: dict[str, Any], expected: dict[str, Any]) -> float | None:
+    training = record.get("training") if isinstance(record.get("training"), dict) else {}
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    old_train, old_task = config.get("train") or {}, config.get("task") or {}
+    train_s, seen, wall = training.get("train_wall_s"), training.get("examples_seen"), record.get("wall_s")
+    if not all(isinstance(v, (int, float)) and v > 0 for v in (train_s, seen, wall)):
+        return None
+    new_train = expected["train"]
+    if new_train["max_steps"]:
+        examples = new_train["max_steps"] * new_train["batch_size"]
+    elif old_train.get("max_steps") or not old_train.get("epochs"):
+        return None  # examples per epoch of the cell's data unknown
+    else:
+        examples = seen * new_train["epochs"] / old_train["epochs"]
+    old_len, new_len = _tokens_per_example(old_task), _tokens_per_example(expected["task"])
+    length_ratio = new_len / old_len if old_len and new_len else 1.0
+    return train_s * examples / seen * length_ratio + (wall - train_s)
+
+
 def plan_text(exp: Experiment, cells: list[Cell], runs: list[FoundRun]) -> str:
     """The --dry-run listing: every cell, whether it is finished, and the cost still to pay."""
     lines = [f"experiment {exp.name} ({exp.file}): {len(cells)} cells; output {exp.output}"]
@@ -333,24 +395,20 @@ def plan_text(exp: Experiment, cells: list[Cell], runs: list[FoundRun]) -> str:
                 f"  pretrain {entry.label}: {entry.pretrain.objective} preset {entry.pretrain.preset}"
                 f" {dict(entry.pretrain.overrides) or ''} [{'finished' if done else 'to run'}]"
             )
-    walls: dict[tuple[str, str], list[float]] = {}
     statuses = [cell_status(exp, c, runs) for c in cells]
-    for cell, (status, found) in zip(cells, statuses, strict=True):
-        if status == "done" and found and isinstance(found.record.get("wall_s"), (int, float)):
-            walls.setdefault((cell.model.label, cell.task.label), []).append(float(found.record["wall_s"]))
     remaining, unknown = 0.0, 0
     for cell, (status, _) in zip(cells, statuses, strict=True):
         train = expected_config(cell)["train"]
         passes = f"{train['max_steps']} steps" if train["max_steps"] else f"{train['epochs']:g} epochs"
         estimate = ""
         if status != "done":
-            known = walls.get((cell.model.label, cell.task.label))
-            if known:
-                remaining += statistics.mean(known)
-                estimate = f", about {statistics.mean(known) / 60:.0f} min (finished seeds)"
-            else:
+            seconds, how = estimated_seconds(exp, cell, runs)
+            if seconds is None:
                 unknown += 1
-                estimate = ", time unknown (no finished seed of this model and task yet)"
+                estimate = f", time unknown ({how})"
+            else:
+                remaining += seconds
+                estimate = f", about {seconds / 60:.0f} min ({how})"
         lines.append(f"  {cell.cell_id:<40} {status:<7} ({passes}{estimate})")
     lines.append(
         f"still to run: {sum(s != 'done' for s, _ in statuses)} cells, about {remaining / 60:.0f} min"

@@ -10,7 +10,15 @@ import pytest
 
 from spaneval.cli import main
 from spaneval.errors import SpanevalError
-from spaneval.experiment import FoundRun, cell_status, cells_of, expected_config, found_runs, request_fields
+from spaneval.experiment import (
+    FoundRun,
+    cell_status,
+    cells_of,
+    estimated_seconds,
+    expected_config,
+    found_runs,
+    request_fields,
+)
 from spaneval.experiment_file import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,6 +161,31 @@ def test_status_done_resume_todo(tmp_path):
     record["task_version"] = config["task_version"]
     record["config"]["train"]["max_steps"] = 3
     assert cell_status(exp, cell, finished)[0] == "todo"
+
+
+def test_cost_estimate_uses_finished_seeds_else_scales_a_run_of_the_same_model_and_task(tmp_path):
+    exp = load_experiment(_grid(tmp_path))
+    cell, seed2 = cells_of(exp, ["tiny/squad/1"])[0], cells_of(exp, ["tiny/squad/2"])[0]
+    config = expected_config(cell)
+    record = {
+        "task": "squad",
+        "seed": 1,
+        "model": {"name": "tiny", "path": "/x"},
+        "data": {"source": "bundled"},
+        "config": {"preset": None, "task": dict(config["task"]), "train": dict(config["train"])},
+        "training": {"train_wall_s": 100.0, "examples_seen": 16},  # 2 steps x batch 8
+        "wall_s": 130.0,
+    }
+    runs = [FoundRun(tmp_path / "r1", record, None)]
+    assert estimated_seconds(exp, seed2, runs) == (130.0, "finished seeds")
+    # the same model and task with half the steps and twice the sequence length: training x 2 x 0.5
+    record["config"]["train"]["max_steps"] = 4
+    record["config"]["task"]["max_seq_len"] = 64
+    record["training"], record["wall_s"] = {"train_wall_s": 200.0, "examples_seen": 32}, 230.0
+    seconds, how = estimated_seconds(exp, seed2, runs)
+    assert (seconds, how) == (200.0 * 16 / 32 * 128 / 64 + 30.0, "scaled from r1")
+    record["task"] = "squad_v2"
+    assert estimated_seconds(exp, seed2, runs)[0] is None
 
 
 @pytest.mark.slow
