@@ -9,7 +9,6 @@ HTML is rendered with `st.html`, which does not interpret markdown.
 from __future__ import annotations
 
 import html
-import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -125,15 +124,6 @@ def run_label(run: dict[str, Any] | pd.Series) -> str:
     return f"{run['label']} · {run['task']} · seed {run['seed']} · {run['run_id']}"
 
 
-def short_label(text: str, example_id: Any, max_chars: int = 90) -> str:
-    """How an example is named in the picker: `text` (the task's choice: question, sentence, ...)
-    on one line, shortened, with its id."""
-    text = " ".join(text.split())
-    if len(text) > max_chars:
-        text = text[: max_chars - 1] + "…"
-    return f"{text} · {example_id}" if text else str(example_id)
-
-
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """{'train.learning_rate': 2e-05, ...} from nested dicts."""
     if not isinstance(value, dict):
@@ -201,34 +191,6 @@ def filter_ids(
 
 
 # --- examples: escaped HTML --------------------------------------------------------------------
-
-
-def highlight_spans(
-    text: str,
-    spans: dict[str, list[tuple[int, int]]],
-    styles: dict[str, str],
-    markers: dict[int, str] | None = None,
-) -> str:
-    """`text` with character spans ({class: [(start, end_exclusive)]}) wrapped in styled <span>s.
-
-    Overlapping spans of different classes are split at every boundary; each piece is escaped.
-    `markers` ({offset: trusted HTML}) are inserted at their character offsets (e.g. the number
-    of the gold answer that ends there).
-    """
-    markers = markers or {}
-    cuts = {0, len(text)} | {max(0, min(m, len(text))) for m in markers}
-    for ranges in spans.values():
-        for start, end in ranges:
-            cuts |= {max(0, min(start, len(text))), max(0, min(end, len(text)))}
-    bounds = sorted(cuts)
-    out = [markers.get(0, "")]
-    for lo, hi in itertools.pairwise(bounds):
-        piece = html.escape(text[lo:hi]).replace("\n", "<br>")
-        classes = [c for c, ranges in spans.items() if any(s <= lo and hi <= e for s, e in ranges)]
-        style = ";".join(styles[c] for c in classes)
-        out.append(f'<span class="{" ".join(classes)}" style="{style}">{piece}</span>' if classes else piece)
-        out.append(markers.get(hi, ""))
-    return "".join(out)
 
 
 def nbest_table(row: dict[str, Any]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from spaneval.dashboards.views import short_label
+from spaneval.example_display import short_label
 from spaneval.metrics import coref as metrics
 from spaneval.resampling import MetricSpec, f1_from, safe_ratio, unsupported_metric
 from spaneval.tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun

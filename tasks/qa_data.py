@@ -176,13 +176,16 @@ def _squad_examples(r: _Reader, data: object) -> Iterator[QAExample]:
                     yield example
 
 
-def read_squad(path: str | Path, *, strict: bool = True) -> tuple[list[QAExample], list[str]]:
-    """Read official SQuAD v1.1 / v2.0 JSON into validated examples, plus repair warnings."""
-    return _read_squad(Path(path), "raise" if strict else "drop")
+def read_squad(
+    path: str | Path, *, strict: bool = True, keep_unlocated: bool = False
+) -> tuple[list[QAExample], list[str]]:
+    """Read official SQuAD v1.1 / v2.0 JSON into validated examples, plus repair warnings.
 
-
-def _read_squad(path: Path, on_unlocated: str) -> tuple[list[QAExample], list[str]]:
-    reader = _Reader(path, on_unlocated, [])
+    An answer whose text is not at its offset (nor found nearby) is an error when `strict`, else
+    dropped with a warning; `keep_unlocated` keeps it (scoring compares answer texts only).
+    """
+    path = Path(path)
+    reader = _Reader(path, "keep" if keep_unlocated else ("raise" if strict else "drop"), [])
     examples = list(_squad_examples(reader, _load_json(path)))
     if not examples:
         raise DataError(path, None, "no questions found")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from spaneval.dashboards.views import highlight_spans, short_label
+from spaneval.example_display import highlight_spans, short_label
 from spaneval.resampling import MetricSpec, safe_ratio, unsupported_metric
 from spaneval.tasks.base import SAMPLE_WORDS, PredictionRows, SampleRun
 

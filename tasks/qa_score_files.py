@@ -6,15 +6,12 @@ from pathlib import Path
 
 from spaneval.errors import DataError
 from spaneval.metrics import qa_analysis, squad
-from spaneval.tasks.qa_data import (
-    QAExample,
-    _load_json,
-    _read_squad,
-)
+from spaneval.tasks.qa_data import QAExample, read_squad
+from spaneval.userfiles import read_json
 
 
 def _load_str_map(path: Path, value_kind: type | tuple[type, ...], what: str) -> dict:
-    data = _load_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(path, None, f"expected a JSON object {{question id: {what}}}")
     for qid, value in data.items():
@@ -73,7 +70,7 @@ def score_squad_files(
     "no answer" by the threshold sweep.
     """
     data_path, predictions_path = Path(data_path), Path(predictions_path)
-    examples, warnings = _read_squad(data_path, "keep")
+    examples, warnings = read_squad(data_path, keep_unlocated=True)
     preds = _load_str_map(predictions_path, str, "an answer string")
     na_probs = None if na_prob_path is None else _load_str_map(Path(na_prob_path), (int, float), "a number")
     if na_probs is not None:

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import spaneval
 from spaneval import dashboard_server
 from spaneval.dashboards import views
-from spaneval.tasks import qa_rows, relation_rows
+from spaneval.tasks import relation_rows
 from tests.records import build_results
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
@@ -196,12 +196,6 @@ def test_example_browser_other_tasks(results, monkeypatch, task):
 # --- pure view functions --------------------------------------------------------------------
 
 
-def test_highlight_spans_escapes_and_splits_overlaps():
-    out = views.highlight_spans("a <b>x</b> c", {"gold": [(2, 10)], "pred": [(0, 5)]}, qa_rows.QA_STYLES)
-    assert "<b>" not in out and "&lt;b&gt;" in out
-    assert 'class="gold pred"' in out and 'class="pred"' in out and 'class="gold"' in out
-
-
 def test_for_display_leaves_no_missing_cell():
     frame = pd.DataFrame(
         {"a": [1.0, float("nan")], "n": pd.array([3, None], dtype="Int64"), "s": ["x", None]}
@@ -222,12 +216,6 @@ def test_filter_ids_modes():
     assert views.filter_ids(a, b, "B right, A wrong", right) == ["2"]
     with pytest.raises(ValueError):
         views.filter_ids(a, b, "everything", right)
-
-
-def test_short_label():
-    assert views.short_label(" Who\nwon? ", "q1") == "Who won? · q1"
-    assert views.short_label("a " * 100, "r1", max_chars=10).endswith("… · r1")
-    assert views.short_label("", "d1") == "d1"
 
 
 def test_config_diff():
