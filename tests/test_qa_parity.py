@@ -118,6 +118,25 @@ def test_skips_cleanly_without_the_shared_model(monkeypatch, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == result
 
 
+def test_an_interrupted_run_keeps_the_seeds_it_finished(bundled, tmp_path, monkeypatch):
+    def one_seed(i, seed, ctx):
+        if seed == 2:
+            raise KeyboardInterrupt
+        run = {"seed": seed, "exact_match": 50.0, "f1": 60.0, "train_s": 1.0, "eval_s": 1.0, "total_s": 2.0}
+        return {"spaneval": run, "hf": {**run, "f1": 59.0}}
+
+    monkeypatch.setattr(qa_parity, "_run_seed", one_seed)
+    out_file = tmp_path / "parity.json"
+    argv = ["--model", "tiny", "--train", str(bundled / "squad" / "train-sample.json")]
+    argv += ["--eval", str(bundled / "squad" / "dev-sample.json"), "--seeds", "1,2,3"]
+    argv += ["--output", str(out_file)]
+    with pytest.raises(KeyboardInterrupt):
+        qa_parity.main(argv)
+    saved = json.loads(out_file.read_text())
+    assert saved["complete"] is False and saved["seeds_finished"] == [1] and saved["seeds"] == [1, 2, 3]
+    assert saved["difference"]["f1"] == {"mean": 1.0, "per_seed": [1.0]}
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end_both_pipelines_answer_every_question(bundled, tmp_path, capsys):
     out_file = tmp_path / "parity.json"
@@ -128,6 +147,7 @@ def test_tiny_end_to_end_both_pipelines_answer_every_question(bundled, tmp_path,
     result = qa_parity.main(argv)
     stdout = capsys.readouterr().out.strip().splitlines()
     assert len(stdout) == 1 and json.loads(stdout[0]) == result == json.loads(out_file.read_text())
+    assert result["complete"] is True and result["seeds_finished"] == [1]
     assert result["data"]["eval"]["questions"] == 12 and result["seeds"] == [1]
     for side in ("spaneval", "hf"):
         (run,) = result[side]["runs"]

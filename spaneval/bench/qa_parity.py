@@ -284,24 +284,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "settings": settings,
         }
         # the runner's progress lines go to stderr: stdout carries the one JSON line
-        with contextlib.redirect_stdout(sys.stderr):
-            per_seed = [_run_seed(i, seed, ctx) for i, seed in enumerate(args.seed_list)]
         data = {"train": _describe_file(train, train_rows), "eval": _describe_file(eval_file, eval_rows)}
+        fixed = {
+            "bench": "qa-parity",
+            "model": ref.describe(),
+            "data": data,
+            "seeds": args.seed_list,
+            "machine": cpu_name(),
+            "threads": torch.get_num_threads(),
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "git": git_commit(),
+            },
+            "options": _options(args, settings),
+        }
+        per_seed: list[dict[str, dict[str, Any]]] = []
+        with contextlib.redirect_stdout(sys.stderr):
+            for i, seed in enumerate(args.seed_list):
+                per_seed.append(_run_seed(i, seed, ctx))
+                if args.output is not None and len(per_seed) < len(args.seed_list):
+                    # an interrupted run keeps the seeds it finished (marked incomplete)
+                    write_json(args.output, _result(fixed, per_seed, complete=False))
+    result = _result(fixed, per_seed, complete=True)
+    print(json.dumps(result), flush=True)
+    if args.output is not None:
+        write_json(args.output, result)
+    return result
+
+
+def _result(
+    fixed: dict[str, Any], per_seed: list[dict[str, dict[str, Any]]], complete: bool
+) -> dict[str, Any]:
+    """The JSON line: fixed facts, both pipelines' per-seed runs with mean/std, and the differences."""
     ours, hf = (_summary([s[side] for s in per_seed]) for side in ("spaneval", "hf"))
-    result = {
-        "bench": "qa-parity",
-        "model": ref.describe(),
-        "data": data,
-        "seeds": args.seed_list,
-        "machine": cpu_name(),
-        "threads": torch.get_num_threads(),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "versions": {
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "git": git_commit(),
-        },
-        "options": _options(args, settings),
+    return {
+        **fixed,
+        "seeds_finished": [s["spaneval"]["seed"] for s in per_seed],
+        "complete": complete,
         "spaneval": ours,
         "hf": hf,
         "difference": {
@@ -312,7 +333,3 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for key in ("exact_match", "f1")
         },
     }
-    print(json.dumps(result), flush=True)
-    if args.output is not None:
-        write_json(args.output, result)
-    return result
