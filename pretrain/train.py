@@ -33,6 +33,7 @@ from spaneval.atomic import output_lock
 from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
+from spaneval.finetune import linear_schedule
 from spaneval.models import ResolvedModel, resolve_model
 from spaneval.pretrain.checkpoint import (
     RunState,
@@ -53,7 +54,6 @@ from spaneval.pretrain.objectives import Objective, get_objective
 from spaneval.pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
 from spaneval.progress import progress_bar
 from spaneval.tasks.base import default_param_groups
-from spaneval.train import linear_schedule
 
 LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
 

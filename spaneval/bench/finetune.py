@@ -7,7 +7,7 @@ Both sides train on the same real SQuAD windows (384/128), one epoch per round, 
 size, float32 on CPU and bf16 autocast on GPU, SDPA attention, the same threads, gradient
 clipping at 1.0, collation inside the timed loop, and `torch.compile` on both sides or neither.
 
-- ours: `spaneval.train` — length-grouped batches (`batch_indices`), `SQUAD.collate` trimming each
+- ours: `spaneval.finetune` — length-grouped batches (`batch_indices`), `SQUAD.collate` trimming each
   batch to its longest window, the loop's `forward_backward` and optimizer;
 - Hugging Face, configured as `Trainer(group_by_length=True)` does it: `LengthGroupedSampler`
   order, `DataCollatorWithPadding` (dynamic padding to the batch's longest row, from unpadded
@@ -61,11 +61,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _ours(feats, lengths, args, device: torch.device):
     """(one-epoch step list, mean padded length): our loop's batching, collation and step."""
     from spaneval.distributed import DistInfo
+    from spaneval.finetune import TrainConfig, autocast_dtype, batch_indices, forward_backward, make_optimizer
     from spaneval.models import random_encoder
     from spaneval.tasks.base import default_param_groups
     from spaneval.tasks.qa import SQUAD
     from spaneval.tasks.qa_model import SpanExtractionModel
-    from spaneval.train import TrainConfig, autocast_dtype, batch_indices, forward_backward, make_optimizer
 
     torch.manual_seed(0)
     model = SpanExtractionModel(random_encoder(args.size)).to(device).train()
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
         "speedup": ratios(rate["ours"], rate["hf"]),
         "mean_padded_len": {k: round(v, 1) for k, v in mean_len.items()},
         "options": {
-            "ours": "spaneval.train: batch_indices(group_by_length), SQUAD.collate (trim to longest), "
+            "ours": "spaneval.finetune: batch_indices(group_by_length), SQUAD.collate (trim to longest), "
             "forward_backward, make_optimizer, clip 1.0",
             "hf": "LengthGroupedSampler + DataCollatorWithPadding (Trainer group_by_length=True), "
             "BertForQuestionAnswering sdpa, AdamW fused (Trainer default optim), clip 1.0",
