@@ -33,7 +33,6 @@ from spaneval.atomic import output_lock
 from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
-from spaneval.finetune import linear_schedule
 from spaneval.models import ResolvedModel, resolve_model
 from spaneval.pretrain.checkpoint import (
     RunState,
@@ -53,9 +52,18 @@ from spaneval.pretrain.model import build_model, load_for_continued_pretraining,
 from spaneval.pretrain.objectives import Objective, get_objective
 from spaneval.pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
 from spaneval.progress import progress_bar
-from spaneval.tasks.base import default_param_groups
+from spaneval.training_core import (
+    autocast,
+    autocast_dtype,
+    default_param_groups,
+    linear_warmup_decay,
+    log,
+    make_optimizer,
+    wrap_for_training,
+)
 
 LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
+LOG_TAG = "spaneval pretrain"  # tells these lines from fine-tuning's in one log (the quickstart runs both)
 
 
 class TrainingDivergedError(SpanevalError):
@@ -146,6 +154,7 @@ def _pretrain(
         dist,
         f"{obj.name}: {n_params(trainer.model) / 1e6:.1f}M parameters, "
         f"{trainer.accum} micro-batches/step, {dist.device}",
+        LOG_TAG,
     )
 
     # The loop: one optimizer step per iteration.
@@ -157,7 +166,7 @@ def _pretrain(
     write_summary(out, trainer.model, state, dist)
     if dist.is_main:
         save_pretrained(trainer.model, tokenizer, model_dir, info)
-        log(dist, f"saved {model_dir} ({state.step} steps, {state.tokens_seen:,} tokens)")
+        log(dist, f"saved {model_dir} ({state.step} steps, {state.tokens_seen:,} tokens)", LOG_TAG)
     barrier()
     return model_dir
 
@@ -178,25 +187,20 @@ def _build_trainer(
     torch.manual_seed(cfg.seed)
     model = _initial_model(cfg, obj, tokenizer, init_dir, dist).to(device)
     groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
-    optimizer = torch.optim.AdamW(
-        groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=True
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.warmup_steps, cfg.max_steps))
+    optimizer = make_optimizer(groups, (cfg.adam_beta1, cfg.adam_beta2), cfg.adam_eps)
+    scheduler = linear_warmup_decay(optimizer, cfg.warmup_steps, cfg.max_steps)
     torch.manual_seed(cfg.seed + 7919 * (dist.rank + 1))  # dropout differs between ranks
     state = RunState()
     if resume and has_checkpoint(ckpt_dir):
         state = load_checkpoint(ckpt_dir, model, optimizer, scheduler, loader, obj, cfg, dist)
-        log(dist, f"resumed from {ckpt_dir} at step {state.step}")
+        log(dist, f"resumed from {ckpt_dir} at step {state.step}", LOG_TAG)
     elif resume:
-        log(dist, f"--resume: no checkpoint in {ckpt_dir} yet, starting at step 0")
+        log(dist, f"--resume: no checkpoint in {ckpt_dir} yet, starting at step 0", LOG_TAG)
     if cfg.compile and device.type == "cuda":
         model.bert.compile()  # in place: state-dict keys stay unchanged
-    train_model = model
-    if dist.world_size > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    train_model = wrap_for_training(model, dist)
     accum = grad_accum_steps(cfg, dist.world_size)
-    amp_dtype = torch.bfloat16 if _use_bf16(cfg, device) else None
+    amp_dtype = autocast_dtype(cfg.precision, device)
     return Trainer(model, train_model, optimizer, scheduler, loader, accum, amp_dtype), state
 
 
@@ -282,7 +286,7 @@ def _accumulate_gradients(trainer: Trainer, state: RunState, dist: DistInfo) -> 
         batch = trainer.loader.take()
         state.data_digest = hashlib.sha256(state.data_digest.encode() + batch.digest).hexdigest()
         sync = train_model.no_sync() if dist.world_size > 1 and micro < accum - 1 else _null()
-        with sync, _autocast(device, trainer.amp_dtype):
+        with sync, autocast(device, trainer.amp_dtype):
             losses = train_model(**batch.inputs)
         (losses["loss"] / accum).backward()
         trainer.loader.refill()
@@ -314,16 +318,9 @@ def _initial_model(
             f"seq_len={cfg.seq_len} exceeds the {model.bert.config.max_position_embeddings} positions "
             f"of --init {init_dir}; set seq_len={model.bert.config.max_position_embeddings} or less"
         )
-    log(dist, f"continued pretraining from {init_dir}: heads loaded {report['loaded']}, new {report['new']}")
+    heads = f"heads loaded {report['loaded']}, new {report['new']}"
+    log(dist, f"continued pretraining from {init_dir}: {heads}", LOG_TAG)
     return model
-
-
-def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> Any:
-    return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
-
-
-def _use_bf16(cfg: PretrainConfig, device: torch.device) -> bool:
-    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
 
 
 def _loss_row(losses: dict[str, torch.Tensor], n_tokens: int, device: torch.device) -> torch.Tensor:
@@ -422,11 +419,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             if i < len(lines) - 1:
                 raise
     return rows
-
-
-def log(dist: DistInfo, message: str) -> None:
-    if dist.is_main:
-        print(f"[spaneval pretrain] {message}", file=sys.stderr, flush=True)
 
 
 def _card_info(obj, preset, cfg, corpus, shards, state: RunState, init, dist: DistInfo) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from spaneval.tasks.base import (
     DataSplit,
     Scores,
     TaskInfo,
-    default_param_groups,
     files_fingerprint,
     require_fast_tokenizer,
     unknown_source,
@@ -51,6 +50,7 @@ from spaneval.tasks.coref_decode import decode_clusters
 from spaneval.tasks.coref_encode import encode_document, pad_batch
 from spaneval.tasks.coref_model import CorefModel
 from spaneval.tasks.litbank import litbank_dir, litbank_split_files
+from spaneval.training_core import default_param_groups
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "coref"
 BUNDLED_FILES = {

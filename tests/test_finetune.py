@@ -20,7 +20,7 @@ from spaneval.finetune import (
     total_steps,
 )
 from spaneval.safe_state import load_state
-from spaneval.tasks.base import default_param_groups
+from spaneval.training_core import default_param_groups
 
 CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 

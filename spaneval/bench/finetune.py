@@ -61,16 +61,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _ours(feats, lengths, args, device: torch.device):
     """(one-epoch step list, mean padded length): our loop's batching, collation and step."""
     from spaneval.distributed import DistInfo
-    from spaneval.finetune import TrainConfig, autocast_dtype, batch_indices, forward_backward, make_optimizer
+    from spaneval.finetune import TrainConfig, batch_indices, forward_backward
     from spaneval.models import random_encoder
-    from spaneval.tasks.base import default_param_groups
     from spaneval.tasks.qa import SQUAD
     from spaneval.tasks.qa_model import SpanExtractionModel
+    from spaneval.training_core import autocast_dtype, default_param_groups, make_optimizer
 
     torch.manual_seed(0)
     model = SpanExtractionModel(random_encoder(args.size)).to(device).train()
     cfg = TrainConfig()
-    optimizer = make_optimizer(default_param_groups(model, 3e-5, 0.01), cfg, device)
+    groups = default_param_groups(model, 3e-5, 0.01)
+    optimizer = make_optimizer(groups, (cfg.adam_beta1, cfg.adam_beta2), cfg.adam_eps)
     train_model = torch.compile(model) if args.compile else model
     dist, amp = DistInfo(0, 1, 0, device), autocast_dtype("auto", device)
     batches = [batch_indices(s, len(feats), args.batch, 0, lengths) for s in range(args.steps)]

@@ -94,7 +94,7 @@ def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     from spaneval.pretrain.objectives import get_objective
     from spaneval.pretrain.presets import resolve_config, weight_decay_value
     from spaneval.pretrain.train import BatchLoader, load_pretraining_tokenizer, make_block_stream
-    from spaneval.tasks.base import default_param_groups
+    from spaneval.training_core import default_param_groups
 
     cfg = resolve_config(args.preset, parse_overrides(args.overrides))
     obj = get_objective(args.objective)
