@@ -9,8 +9,10 @@ batch. OUT gets `checkpoint/` (model, optimizer, scheduler, step, every rank's d
 RNG states; written atomically), `metrics.jsonl` (one row per step), `tensorboard/`, and at the
 end `model/` (a save_pretrained directory) and `train_summary.json` (per-rank data digests and
 weight hashes: ranks must have seen different data and must end with identical weights).
-Data and batches: pretrain/loader.py; checkpoint/trainer.safetensors and train_summary.json:
-pretrain/checkpoint.py.
+What each config field builds (data, masking, model, optimizer, schedule, accumulation):
+pretrain/components.py; the optimizer, schedule, precision and DDP pieces it shares with fine-tuning:
+spaneval/training_core.py; data and batches: pretrain/loader.py; checkpoint/trainer.safetensors and
+train_summary.json: pretrain/checkpoint.py.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
 from spaneval.models import ResolvedModel, resolve_model
+from spaneval.pretrain import components
 from spaneval.pretrain.checkpoint import (
     RunState,
     has_checkpoint,
@@ -42,25 +45,12 @@ from spaneval.pretrain.checkpoint import (
     write_summary,
 )
 from spaneval.pretrain.corpus import BUNDLED_CORPUS
-from spaneval.pretrain.loader import (
-    BatchLoader,
-    build_shards_once,
-    load_pretraining_tokenizer,
-    make_block_stream,
-)
-from spaneval.pretrain.model import build_model, load_for_continued_pretraining, save_pretrained
+from spaneval.pretrain.loader import BatchLoader, build_shards_once, load_pretraining_tokenizer
+from spaneval.pretrain.model import save_pretrained
 from spaneval.pretrain.objectives import Objective, get_objective
-from spaneval.pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
+from spaneval.pretrain.presets import PretrainConfig, resolve_config, weight_decay_value
 from spaneval.progress import progress_bar
-from spaneval.training_core import (
-    autocast,
-    autocast_dtype,
-    default_param_groups,
-    linear_warmup_decay,
-    log,
-    make_optimizer,
-    wrap_for_training,
-)
+from spaneval.training_core import autocast, autocast_dtype, log, wrap_for_training
 
 LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
 LOG_TAG = "spaneval pretrain"  # tells these lines from fine-tuning's in one log (the quickstart runs both)
@@ -143,9 +133,8 @@ def _pretrain(
     init_model = resolve_init(init)
     init_dir = init_model.path if init_model else None
     tokenizer = load_pretraining_tokenizer(init_model)
-    shards = build_shards_once(corpus, tokenizer, cfg, dist)
-    stream = make_block_stream(shards, tokenizer, obj, cfg, dist)
-    loader = BatchLoader(stream, dist.device, cfg.sbo_max_targets)
+    shards = build_shards_once(corpus, tokenizer, components.shard_cache_dir(cfg), dist)
+    loader = components.build_loader(shards, tokenizer, obj, cfg, dist)
 
     # Model, optimizer, schedule, restored from the checkpoint when resuming.
     trainer, state = _build_trainer(obj, cfg, tokenizer, init_dir, loader, ckpt_dir, resume, dist)
@@ -185,10 +174,13 @@ def _build_trainer(
     device = dist.device
     # Same seed on every rank: identical initial weights.
     torch.manual_seed(cfg.seed)
-    model = _initial_model(cfg, obj, tokenizer, init_dir, dist).to(device)
-    groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
-    optimizer = make_optimizer(groups, (cfg.adam_beta1, cfg.adam_beta2), cfg.adam_eps)
-    scheduler = linear_warmup_decay(optimizer, cfg.warmup_steps, cfg.max_steps)
+    model, heads = components.initial_model(cfg, obj, tokenizer, init_dir)
+    if heads is not None:
+        found = f"heads loaded {heads['loaded']}, new {heads['new']}"
+        log(dist, f"continued pretraining from {init_dir}: {found}", LOG_TAG)
+    model.to(device)
+    optimizer = components.build_optimizer(model, cfg)
+    scheduler = components.build_schedule(optimizer, cfg)
     torch.manual_seed(cfg.seed + 7919 * (dist.rank + 1))  # dropout differs between ranks
     state = RunState()
     if resume and has_checkpoint(ckpt_dir):
@@ -199,7 +191,7 @@ def _build_trainer(
     if cfg.compile and device.type == "cuda":
         model.bert.compile()  # in place: state-dict keys stay unchanged
     train_model = wrap_for_training(model, dist)
-    accum = grad_accum_steps(cfg, dist.world_size)
+    accum = components.grad_accum_steps(cfg, dist.world_size)
     amp_dtype = autocast_dtype(cfg.precision, device)
     return Trainer(model, train_model, optimizer, scheduler, loader, accum, amp_dtype), state
 
@@ -300,27 +292,6 @@ def _accumulate_gradients(trainer: Trainer, state: RunState, dist: DistInfo) -> 
 def resolve_init(init: str | None) -> ResolvedModel | None:
     """`--init`: a save_pretrained directory or a registered model name (spaneval.models), or None."""
     return None if init is None else resolve_model(init)
-
-
-def _initial_model(
-    cfg: PretrainConfig, obj: Objective, tokenizer: Any, init_dir: Path | None, dist: DistInfo
-):
-    if init_dir is None:
-        return build_model(cfg, obj, len(tokenizer), tokenizer.pad_token_id)
-    model, report = load_for_continued_pretraining(init_dir, cfg, obj)
-    if model.bert.config.vocab_size != len(tokenizer):
-        raise ConfigError(
-            f"--init {init_dir}: its vocabulary has {model.bert.config.vocab_size} entries but its "
-            f"tokenizer {len(tokenizer)}"
-        )
-    if cfg.seq_len > model.bert.config.max_position_embeddings:
-        raise ConfigError(
-            f"seq_len={cfg.seq_len} exceeds the {model.bert.config.max_position_embeddings} positions "
-            f"of --init {init_dir}; set seq_len={model.bert.config.max_position_embeddings} or less"
-        )
-    heads = f"heads loaded {report['loaded']}, new {report['new']}"
-    log(dist, f"continued pretraining from {init_dir}: {heads}", LOG_TAG)
-    return model
 
 
 def _loss_row(losses: dict[str, torch.Tensor], n_tokens: int, device: torch.device) -> torch.Tensor:

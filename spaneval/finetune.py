@@ -4,6 +4,8 @@ AdamW with linear warmup and decay, gradient clipping and accumulation, bf16 aut
 (float32 on CPU), DistributedDataParallel under torchrun, atomic checkpoints and exact resume.
 The order of training examples is a pure function of (seed, step): step k uses positions
 [k*B, (k+1)*B) of the concatenated per-epoch permutations, so a resumed run needs only the step.
+The optimizer, schedule, precision rule and DDP wrapping are shared with pretraining
+(spaneval/training_core.py).
 """
 
 from __future__ import annotations
