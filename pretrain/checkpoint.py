@@ -22,7 +22,7 @@ from spaneval.pretrain.loader import BatchLoader
 from spaneval.pretrain.objectives import Objective
 from spaneval.pretrain.presets import PretrainConfig
 from spaneval.safe_state import save_state
-from spaneval.train import read_checkpoint, rng_states, set_rng_states
+from spaneval.training_core import read_checkpoint, rng_states, set_rng_states
 
 CHECKPOINT_FILE = "trainer.safetensors"
 LEGACY_CHECKPOINT_FILE = "trainer.pt"  # a pickle of older versions: refused, never loaded

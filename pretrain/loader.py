@@ -15,13 +15,10 @@ from typing import Any
 import torch
 
 from spaneval.distributed import DistInfo, barrier
-from spaneval.models import ResolvedModel, bundled_tokenizer, cache_root, load_tokenizer
-from spaneval.pretrain.blocks import BlockStream, TokenizerSpecials
+from spaneval.models import ResolvedModel, bundled_tokenizer, load_tokenizer
 from spaneval.pretrain.corpus import build_shards
 from spaneval.pretrain.heads import sbo_targets
 from spaneval.pretrain.model import IGNORE
-from spaneval.pretrain.objectives import Objective, masking_config
-from spaneval.pretrain.presets import PretrainConfig
 
 # The BlockStream batch keys the model takes as keyword arguments.
 MODEL_INPUTS = (
@@ -44,32 +41,14 @@ def load_pretraining_tokenizer(init: ResolvedModel | None) -> Any:
     return load_tokenizer(init)
 
 
-def build_shards_once(corpus: str, tokenizer: Any, cfg: PretrainConfig, dist: DistInfo) -> Any:
-    """Token shards of `corpus`, built by rank 0 while the others wait, then opened by all."""
-    cache_dir = Path(cfg.shard_cache) if cfg.shard_cache else cache_root() / "shards"
+def build_shards_once(corpus: str, tokenizer: Any, cache_dir: Path, dist: DistInfo) -> Any:
+    """Token shards of `corpus` in `cache_dir`, built by rank 0 while the others wait, then opened by all."""
     if dist.is_main:
         shards = build_shards(corpus, tokenizer, cache_dir)
     barrier()
     if not dist.is_main:
         shards = build_shards(corpus, tokenizer, cache_dir)
     return shards
-
-
-def make_block_stream(
-    shards: Any, tokenizer: Any, obj: Objective, cfg: PretrainConfig, dist: DistInfo
-) -> Any:
-    """This rank's stream of masked micro-batches (a disjoint part of the data)."""
-    return BlockStream(
-        shards,
-        seq_len=cfg.seq_len,
-        objective_kind=obj.block_kind,
-        batch_size=cfg.micro_batch_size,
-        tokenizer_specials=TokenizerSpecials.from_tokenizer(tokenizer),
-        masking=masking_config(obj, cfg),
-        seed=cfg.seed,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
 
 
 @dataclass

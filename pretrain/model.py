@@ -29,7 +29,6 @@ from spaneval.pretrain.heads import (
     sbo_targets,
 )
 from spaneval.pretrain.objectives import Objective
-from spaneval.pretrain.presets import PretrainConfig
 
 IGNORE = -100
 
@@ -132,35 +131,8 @@ def mean_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.float(), labels)
 
 
-def bert_config(cfg: PretrainConfig, vocab_size: int, pad_token_id: int) -> BertConfig:
-    """The BertConfig of a freshly initialised encoder of the run's shape."""
-    return BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=cfg.hidden_size,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads,
-        intermediate_size=cfg.intermediate_size,
-        hidden_act="gelu",
-        hidden_dropout_prob=cfg.dropout,
-        attention_probs_dropout_prob=cfg.dropout,
-        max_position_embeddings=cfg.max_position_embeddings,
-        type_vocab_size=2,
-        pad_token_id=pad_token_id,
-        attn_implementation="sdpa",
-    )
-
-
-def build_model(
-    cfg: PretrainConfig, objective: Objective, vocab_size: int, pad_token_id: int
-) -> PretrainingModel:
-    """A freshly initialised model (seed torch before calling for a reproducible init)."""
-    return PretrainingModel(
-        bert_config(cfg, vocab_size, pad_token_id), objective, cfg.sbo_max_targets, cfg.sbo_position_dim
-    )
-
-
 def load_for_continued_pretraining(
-    model_dir: Path, cfg: PretrainConfig, objective: Objective
+    model_dir: Path, objective: Objective, sbo_max_targets: int, sbo_position_dim: int
 ) -> tuple[PretrainingModel, dict[str, list[str]]]:
     """A model initialised from a save_pretrained directory; heads it lacks are newly initialised.
 
@@ -168,7 +140,7 @@ def load_for_continued_pretraining(
     Returns the model and {"loaded": [...], "new": [...]} naming the heads.
     """
     config = BertConfig.from_pretrained(model_dir, attn_implementation="sdpa")
-    model = PretrainingModel(config, objective, cfg.sbo_max_targets, cfg.sbo_position_dim)
+    model = PretrainingModel(config, objective, sbo_max_targets, sbo_position_dim)
     model.bert = BertModel.from_pretrained(
         model_dir, add_pooling_layer=objective.nsp, attn_implementation="sdpa", local_files_only=True
     )

@@ -9,13 +9,9 @@ baseline); `bert-nsp` is BERT as Google trained it: two segments and next-senten
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from spaneval.registry import lookup
-
-if TYPE_CHECKING:
-    from spaneval.pretrain.masking import MaskingConfig
-    from spaneval.pretrain.presets import PretrainConfig
 
 
 @dataclass(frozen=True)
@@ -49,17 +45,3 @@ OBJECTIVES: dict[str, Objective] = {
 def get_objective(name: str) -> Objective:
     """The registered objective `name`, or an error listing the known ones."""
     return lookup(OBJECTIVES, name, "objective")
-
-
-def masking_config(objective: Objective, cfg: PretrainConfig) -> MaskingConfig:
-    """The data engineer's MaskingConfig for `objective` with the run's masking settings."""
-    from spaneval.pretrain.masking import MaskingConfig
-
-    return MaskingConfig(
-        scheme=objective.masking_scheme,
-        mask_ratio=cfg.mask_ratio,
-        geometric_p=cfg.geometric_p,
-        max_span_words=cfg.max_span_words,
-        replacement=cfg.replacement,
-        max_sbo_targets=cfg.sbo_max_targets,
-    )

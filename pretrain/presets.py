@@ -170,14 +170,3 @@ def check_config(cfg: PretrainConfig) -> None:
         raise ConfigError(
             f"batch_size={cfg.batch_size} is not a multiple of micro_batch_size={cfg.micro_batch_size}"
         )
-
-
-def grad_accum_steps(cfg: PretrainConfig, world_size: int) -> int:
-    """Micro-batches per process per optimizer step, so that the global batch is `batch_size`."""
-    per_pass = cfg.micro_batch_size * world_size
-    if cfg.batch_size % per_pass:
-        raise ConfigError(
-            f"batch_size={cfg.batch_size} is not a multiple of micro_batch_size x processes "
-            f"= {cfg.micro_batch_size} x {world_size}; change batch_size or micro_batch_size"
-        )
-    return cfg.batch_size // per_pass

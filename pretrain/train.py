@@ -9,8 +9,10 @@ batch. OUT gets `checkpoint/` (model, optimizer, scheduler, step, every rank's d
 RNG states; written atomically), `metrics.jsonl` (one row per step), `tensorboard/`, and at the
 end `model/` (a save_pretrained directory) and `train_summary.json` (per-rank data digests and
 weight hashes: ranks must have seen different data and must end with identical weights).
-Data and batches: pretrain/loader.py; checkpoint/trainer.safetensors and train_summary.json:
-pretrain/checkpoint.py.
+What each config field builds (data, masking, model, optimizer, schedule, accumulation):
+pretrain/components.py; the optimizer, schedule, precision and DDP pieces it shares with fine-tuning:
+spaneval/training_core.py; data and batches: pretrain/loader.py; checkpoint/trainer.safetensors and
+train_summary.json: pretrain/checkpoint.py.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from spaneval.config import parse_overrides, to_dict
 from spaneval.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
 from spaneval.errors import ConfigError, SpanevalError
 from spaneval.models import ResolvedModel, resolve_model
+from spaneval.pretrain import components
 from spaneval.pretrain.checkpoint import (
     RunState,
     has_checkpoint,
@@ -42,20 +45,15 @@ from spaneval.pretrain.checkpoint import (
     write_summary,
 )
 from spaneval.pretrain.corpus import BUNDLED_CORPUS
-from spaneval.pretrain.loader import (
-    BatchLoader,
-    build_shards_once,
-    load_pretraining_tokenizer,
-    make_block_stream,
-)
-from spaneval.pretrain.model import build_model, load_for_continued_pretraining, save_pretrained
+from spaneval.pretrain.loader import BatchLoader, build_shards_once, load_pretraining_tokenizer
+from spaneval.pretrain.model import save_pretrained
 from spaneval.pretrain.objectives import Objective, get_objective
-from spaneval.pretrain.presets import PretrainConfig, grad_accum_steps, resolve_config, weight_decay_value
+from spaneval.pretrain.presets import PretrainConfig, resolve_config, weight_decay_value
 from spaneval.progress import progress_bar
-from spaneval.tasks.base import default_param_groups
-from spaneval.train import linear_schedule
+from spaneval.training_core import autocast, autocast_dtype, log, wrap_for_training
 
 LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
+LOG_TAG = "spaneval pretrain"  # tells these lines from fine-tuning's in one log (the quickstart runs both)
 
 
 class TrainingDivergedError(SpanevalError):
@@ -135,9 +133,8 @@ def _pretrain(
     init_model = resolve_init(init)
     init_dir = init_model.path if init_model else None
     tokenizer = load_pretraining_tokenizer(init_model)
-    shards = build_shards_once(corpus, tokenizer, cfg, dist)
-    stream = make_block_stream(shards, tokenizer, obj, cfg, dist)
-    loader = BatchLoader(stream, dist.device, cfg.sbo_max_targets)
+    shards = build_shards_once(corpus, tokenizer, components.shard_cache_dir(cfg), dist)
+    loader = components.build_loader(shards, tokenizer, obj, cfg, dist)
 
     # Model, optimizer, schedule, restored from the checkpoint when resuming.
     trainer, state = _build_trainer(obj, cfg, tokenizer, init_dir, loader, ckpt_dir, resume, dist)
@@ -146,6 +143,7 @@ def _pretrain(
         dist,
         f"{obj.name}: {n_params(trainer.model) / 1e6:.1f}M parameters, "
         f"{trainer.accum} micro-batches/step, {dist.device}",
+        LOG_TAG,
     )
 
     # The loop: one optimizer step per iteration.
@@ -157,7 +155,7 @@ def _pretrain(
     write_summary(out, trainer.model, state, dist)
     if dist.is_main:
         save_pretrained(trainer.model, tokenizer, model_dir, info)
-        log(dist, f"saved {model_dir} ({state.step} steps, {state.tokens_seen:,} tokens)")
+        log(dist, f"saved {model_dir} ({state.step} steps, {state.tokens_seen:,} tokens)", LOG_TAG)
     barrier()
     return model_dir
 
@@ -176,27 +174,25 @@ def _build_trainer(
     device = dist.device
     # Same seed on every rank: identical initial weights.
     torch.manual_seed(cfg.seed)
-    model = _initial_model(cfg, obj, tokenizer, init_dir, dist).to(device)
-    groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
-    optimizer = torch.optim.AdamW(
-        groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=True
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(cfg.warmup_steps, cfg.max_steps))
+    model, heads = components.initial_model(cfg, obj, tokenizer, init_dir)
+    if heads is not None:
+        found = f"heads loaded {heads['loaded']}, new {heads['new']}"
+        log(dist, f"continued pretraining from {init_dir}: {found}", LOG_TAG)
+    model.to(device)
+    optimizer = components.build_optimizer(model, cfg)
+    scheduler = components.build_schedule(optimizer, cfg)
     torch.manual_seed(cfg.seed + 7919 * (dist.rank + 1))  # dropout differs between ranks
     state = RunState()
     if resume and has_checkpoint(ckpt_dir):
         state = load_checkpoint(ckpt_dir, model, optimizer, scheduler, loader, obj, cfg, dist)
-        log(dist, f"resumed from {ckpt_dir} at step {state.step}")
+        log(dist, f"resumed from {ckpt_dir} at step {state.step}", LOG_TAG)
     elif resume:
-        log(dist, f"--resume: no checkpoint in {ckpt_dir} yet, starting at step 0")
+        log(dist, f"--resume: no checkpoint in {ckpt_dir} yet, starting at step 0", LOG_TAG)
     if cfg.compile and device.type == "cuda":
         model.bert.compile()  # in place: state-dict keys stay unchanged
-    train_model = model
-    if dist.world_size > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    accum = grad_accum_steps(cfg, dist.world_size)
-    amp_dtype = torch.bfloat16 if _use_bf16(cfg, device) else None
+    train_model = wrap_for_training(model, dist)
+    accum = components.grad_accum_steps(cfg, dist.world_size)
+    amp_dtype = autocast_dtype(cfg.precision, device)
     return Trainer(model, train_model, optimizer, scheduler, loader, accum, amp_dtype), state
 
 
@@ -282,7 +278,7 @@ def _accumulate_gradients(trainer: Trainer, state: RunState, dist: DistInfo) -> 
         batch = trainer.loader.take()
         state.data_digest = hashlib.sha256(state.data_digest.encode() + batch.digest).hexdigest()
         sync = train_model.no_sync() if dist.world_size > 1 and micro < accum - 1 else _null()
-        with sync, _autocast(device, trainer.amp_dtype):
+        with sync, autocast(device, trainer.amp_dtype):
             losses = train_model(**batch.inputs)
         (losses["loss"] / accum).backward()
         trainer.loader.refill()
@@ -296,34 +292,6 @@ def _accumulate_gradients(trainer: Trainer, state: RunState, dist: DistInfo) -> 
 def resolve_init(init: str | None) -> ResolvedModel | None:
     """`--init`: a save_pretrained directory or a registered model name (spaneval.models), or None."""
     return None if init is None else resolve_model(init)
-
-
-def _initial_model(
-    cfg: PretrainConfig, obj: Objective, tokenizer: Any, init_dir: Path | None, dist: DistInfo
-):
-    if init_dir is None:
-        return build_model(cfg, obj, len(tokenizer), tokenizer.pad_token_id)
-    model, report = load_for_continued_pretraining(init_dir, cfg, obj)
-    if model.bert.config.vocab_size != len(tokenizer):
-        raise ConfigError(
-            f"--init {init_dir}: its vocabulary has {model.bert.config.vocab_size} entries but its "
-            f"tokenizer {len(tokenizer)}"
-        )
-    if cfg.seq_len > model.bert.config.max_position_embeddings:
-        raise ConfigError(
-            f"seq_len={cfg.seq_len} exceeds the {model.bert.config.max_position_embeddings} positions "
-            f"of --init {init_dir}; set seq_len={model.bert.config.max_position_embeddings} or less"
-        )
-    log(dist, f"continued pretraining from {init_dir}: heads loaded {report['loaded']}, new {report['new']}")
-    return model
-
-
-def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> Any:
-    return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
-
-
-def _use_bf16(cfg: PretrainConfig, device: torch.device) -> bool:
-    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
 
 
 def _loss_row(losses: dict[str, torch.Tensor], n_tokens: int, device: torch.device) -> torch.Tensor:
@@ -422,11 +390,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             if i < len(lines) - 1:
                 raise
     return rows
-
-
-def log(dist: DistInfo, message: str) -> None:
-    if dist.is_main:
-        print(f"[spaneval pretrain] {message}", file=sys.stderr, flush=True)
 
 
 def _card_info(obj, preset, cfg, corpus, shards, state: RunState, init, dist: DistInfo) -> dict[str, Any]:

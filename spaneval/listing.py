@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from spaneval.config import field_docs
+from spaneval.finetune import TrainConfig
 from spaneval.models import MODELS
 from spaneval.registry import UnknownNameError, did_you_mean
-from spaneval.train import TrainConfig
 
 
 def _config_lines(cls: type, indent: str = "    ") -> list[str]:

@@ -21,8 +21,8 @@ def predict_file(
     """Predict (and score: every reader here requires gold) `data`; returns the output directory."""
     import torch
 
+    from spaneval.finetune import predict
     from spaneval.saved_model import load_task_model
-    from spaneval.train import predict
 
     loaded = load_task_model(model_dir, overrides)
     task, cfg = loaded.task, loaded.task_cfg

@@ -55,7 +55,7 @@ class ModelInfo(_ModelRequired, total=False):
 class ConfigInfo(TypedDict, total=False):
     preset: str | None
     task: dict[str, Any]  # the task config, every field
-    train: dict[str, Any]  # the fine-tuning config (spaneval.train.TrainConfig), every field
+    train: dict[str, Any]  # the fine-tuning config (spaneval.finetune.TrainConfig), every field
 
 
 class TrainingInfo(TypedDict, total=False):

@@ -21,12 +21,13 @@ from spaneval.atomic import check_writable, output_lock, write_dir, write_json
 from spaneval.config import apply_overrides, to_dict
 from spaneval.distributed import DistInfo, init_distributed, shutdown_distributed
 from spaneval.errors import DataError, SpanevalError
+from spaneval.finetune import TrainConfig, finetune, per_rank_batch_size, predict, total_steps
 from spaneval.models import load_encoder, load_tokenizer, model_fingerprint, resolve_model, tokenizer_settings
 from spaneval.registry import lookup
 from spaneval.rng import seed_everything
 from spaneval.run_writer import command_line, environment, new_run_dir, utc_now, write_record
 from spaneval.saved_model import save_task_model
-from spaneval.train import TrainConfig, finetune, log, per_rank_batch_size, predict, total_steps
+from spaneval.training_core import log
 from spaneval.userfiles import read_json
 
 RUN_ARGS_FILE = "run_args.json"

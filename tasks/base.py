@@ -177,17 +177,3 @@ def unknown_source(task: TaskInfo, source: str, what: str = "a file path") -> Sp
     """The error for a data source that is neither a named source nor an existing path."""
     known = ", ".join(task.data_sources)
     return SpanevalError(f"{task.name}: no data source {source!r} (known: {known}, or {what})")
-
-
-def default_param_groups(model: Any, learning_rate: float, weight_decay: float) -> list[dict]:
-    """AdamW groups as BERT does: no weight decay on biases and LayerNorm weights."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        is_norm_or_bias = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
-        (no_decay if is_norm_or_bias else decay).append(param)
-    return [
-        {"params": decay, "lr": learning_rate, "weight_decay": weight_decay},
-        {"params": no_decay, "lr": learning_rate, "weight_decay": 0.0},
-    ]

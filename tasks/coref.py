@@ -17,7 +17,7 @@ Where this differs from the released code (mandarjoshi90/coref, the SpanBERT pap
 - a training document longer than `max_training_segments` segments becomes several training
   examples of consecutive segments (theirs: one random window of that many segments per step);
 - encoder and task layers are two groups of one AdamW optimizer sharing the linear warmup/decay
-  schedule and the global gradient clipping of spaneval/train.py (their optimization.py:
+  schedule and the global gradient clipping of spaneval/finetune.py (their optimization.py:
   AdamWeightDecay for BERT with warmup, plain Adam for the task layers with linear decay but no
   warmup, each clipped to norm 1 separately);
 - the mention-detection loss and singleton prediction (`singletons=true`) are additions.
@@ -41,7 +41,6 @@ from spaneval.tasks.base import (
     DataSplit,
     Scores,
     TaskInfo,
-    default_param_groups,
     files_fingerprint,
     require_fast_tokenizer,
     unknown_source,
@@ -51,6 +50,7 @@ from spaneval.tasks.coref_decode import decode_clusters
 from spaneval.tasks.coref_encode import encode_document, pad_batch
 from spaneval.tasks.coref_model import CorefModel
 from spaneval.tasks.litbank import litbank_dir, litbank_split_files
+from spaneval.training_core import default_param_groups
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "coref"
 BUNDLED_FILES = {

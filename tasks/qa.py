@@ -23,7 +23,6 @@ from spaneval.tasks.base import (
     DataSplit,
     Scores,
     TaskInfo,
-    default_param_groups,
     file_fingerprint,
     require_fast_tokenizer,
     unknown_source,
@@ -31,6 +30,7 @@ from spaneval.tasks.base import (
 from spaneval.tasks.qa_data import QAExample, read_mrqa, read_squad
 from spaneval.tasks.qa_model import SpanExtractionModel
 from spaneval.tasks.qa_scoring import score_examples
+from spaneval.training_core import default_param_groups
 
 BUNDLED = Path(__file__).resolve().parents[1] / "spaneval" / "data" / "squad"
 

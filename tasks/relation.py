@@ -32,11 +32,11 @@ from spaneval.tasks.base import (
     Scores,
     TaskInfo,
     combined_fingerprint,
-    default_param_groups,
     file_fingerprint,
 )
 from spaneval.tasks.relation_model import RelationClassifier, argmax_labels, collate_features
 from spaneval.tasks.relation_rows import relation_rows
+from spaneval.training_core import default_param_groups
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_SEMEVAL = REPO / "spaneval" / "data" / "semeval2010"

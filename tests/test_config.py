@@ -5,8 +5,8 @@ import pytest
 
 from spaneval.config import apply_overrides, field_docs, option, parse_overrides
 from spaneval.errors import ConfigError
+from spaneval.finetune import TrainConfig
 from spaneval.registry import UnknownNameError, lookup
-from spaneval.train import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from spaneval.config import apply_overrides
+from spaneval.finetune import TrainConfig
 from spaneval.tasks.coref import BUNDLED_DIR, COREF, CorefConfig
 from spaneval.tasks.coref_encode import encode_document, pad_batch
 from spaneval.tasks.coref_model import candidate_spans, distance_bucket, extract_top_spans
-from spaneval.train import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -10,20 +10,11 @@ import torch.nn.functional as F
 from transformers import AutoModel, BertForMaskedLM, BertModel
 
 from spaneval.errors import ConfigError
+from spaneval.pretrain.components import build_model
 from spaneval.pretrain.heads import SpanBoundaryHead, gather_boundaries, sbo_targets
-from spaneval.pretrain.model import (
-    build_model,
-    load_for_continued_pretraining,
-    mean_cross_entropy,
-    save_pretrained,
-)
+from spaneval.pretrain.model import load_for_continued_pretraining, mean_cross_entropy, save_pretrained
 from spaneval.pretrain.objectives import OBJECTIVES, get_objective
-from spaneval.pretrain.presets import (
-    PRESETS,
-    grad_accum_steps,
-    resolve_config,
-    weight_decay_value,
-)
+from spaneval.pretrain.presets import PRESETS, resolve_config, weight_decay_value
 from spaneval.registry import UnknownNameError
 
 VOCAB, L = 120, 12
@@ -232,10 +223,11 @@ def test_continued_pretraining_loads_heads_where_present(tmp_path, tokenizer):
     source = make("spanbert")
     out = save_pretrained(source, tokenizer, tmp_path / "model", card_info())
     cfg = small_cfg()
-    same, report = load_for_continued_pretraining(out, cfg, get_objective("spanbert"))
+    heads = (cfg.sbo_max_targets, cfg.sbo_position_dim)  # as `source` was built
+    same, report = load_for_continued_pretraining(out, get_objective("spanbert"), *heads)
     assert report == {"loaded": ["cls.predictions", "sbo"], "new": []}
     torch.testing.assert_close(same.sbo.linear1.weight, source.sbo.linear1.weight)
-    nsp, report = load_for_continued_pretraining(out, cfg, get_objective("bert-nsp"))
+    nsp, report = load_for_continued_pretraining(out, get_objective("bert-nsp"), *heads)
     assert report == {"loaded": ["cls.predictions"], "new": ["cls.seq_relationship"]}
     torch.testing.assert_close(
         nsp.bert.embeddings.word_embeddings.weight, source.bert.embeddings.word_embeddings.weight
@@ -246,7 +238,9 @@ def test_continued_pretraining_from_a_bare_encoder_initialises_all_heads(tmp_pat
     torch.manual_seed(0)
     encoder = BertModel(make("spanbert").bert.config, add_pooling_layer=False)
     encoder.save_pretrained(tmp_path / "enc")
-    _, report = load_for_continued_pretraining(tmp_path / "enc", small_cfg(), get_objective("spanbert"))
+    cfg = small_cfg()
+    heads = (cfg.sbo_max_targets, cfg.sbo_position_dim)
+    _, report = load_for_continued_pretraining(tmp_path / "enc", get_objective("spanbert"), *heads)
     assert report == {"loaded": [], "new": ["cls.predictions", "sbo"]}
 
 
@@ -277,11 +271,3 @@ def test_bad_overrides_are_errors_naming_the_key():
         resolve_config("tiny", {"batch_size": "10", "micro_batch_size": "4"})
     with pytest.raises(UnknownNameError, match="tiny"):
         resolve_config("tiyn")
-
-
-def test_grad_accumulation_fills_the_global_batch():
-    cfg = resolve_config("base")
-    assert grad_accum_steps(cfg, world_size=1) == 8
-    assert grad_accum_steps(cfg, world_size=8) == 1
-    with pytest.raises(ConfigError, match="processes"):
-        grad_accum_steps(cfg, world_size=3)

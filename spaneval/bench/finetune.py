@@ -7,7 +7,7 @@ Both sides train on the same real SQuAD windows (384/128), one epoch per round, 
 size, float32 on CPU and bf16 autocast on GPU, SDPA attention, the same threads, gradient
 clipping at 1.0, collation inside the timed loop, and `torch.compile` on both sides or neither.
 
-- ours: `spaneval.train` — length-grouped batches (`batch_indices`), `SQUAD.collate` trimming each
+- ours: `spaneval.finetune` — length-grouped batches (`batch_indices`), `SQUAD.collate` trimming each
   batch to its longest window, the loop's `forward_backward` and optimizer;
 - Hugging Face, configured as `Trainer(group_by_length=True)` does it: `LengthGroupedSampler`
   order, `DataCollatorWithPadding` (dynamic padding to the batch's longest row, from unpadded
@@ -61,16 +61,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _ours(feats, lengths, args, device: torch.device):
     """(one-epoch step list, mean padded length): our loop's batching, collation and step."""
     from spaneval.distributed import DistInfo
+    from spaneval.finetune import TrainConfig, batch_indices, forward_backward
     from spaneval.models import random_encoder
-    from spaneval.tasks.base import default_param_groups
     from spaneval.tasks.qa import SQUAD
     from spaneval.tasks.qa_model import SpanExtractionModel
-    from spaneval.train import TrainConfig, autocast_dtype, batch_indices, forward_backward, make_optimizer
+    from spaneval.training_core import autocast_dtype, default_param_groups, make_optimizer
 
     torch.manual_seed(0)
     model = SpanExtractionModel(random_encoder(args.size)).to(device).train()
     cfg = TrainConfig()
-    optimizer = make_optimizer(default_param_groups(model, 3e-5, 0.01), cfg, device)
+    groups = default_param_groups(model, 3e-5, 0.01)
+    optimizer = make_optimizer(groups, (cfg.adam_beta1, cfg.adam_beta2), cfg.adam_eps)
     train_model = torch.compile(model) if args.compile else model
     dist, amp = DistInfo(0, 1, 0, device), autocast_dtype("auto", device)
     batches = [batch_indices(s, len(feats), args.batch, 0, lengths) for s in range(args.steps)]
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
         "speedup": ratios(rate["ours"], rate["hf"]),
         "mean_padded_len": {k: round(v, 1) for k, v in mean_len.items()},
         "options": {
-            "ours": "spaneval.train: batch_indices(group_by_length), SQUAD.collate (trim to longest), "
+            "ours": "spaneval.finetune: batch_indices(group_by_length), SQUAD.collate (trim to longest), "
             "forward_backward, make_optimizer, clip 1.0",
             "hf": "LengthGroupedSampler + DataCollatorWithPadding (Trainer group_by_length=True), "
             "BertForQuestionAnswering sdpa, AdamW fused (Trainer default optim), clip 1.0",

@@ -18,11 +18,11 @@ import torch
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from spaneval.finetune import predict
     from spaneval.models import bundled_tokenizer, random_encoder
     from spaneval.registry import lookup
     from spaneval.runner import build_configs
     from spaneval.tasks.registry import TASKS
-    from spaneval.train import predict
 
     p = argparse.ArgumentParser(prog="spaneval bench infer")
     p.add_argument("--task", default="coref")

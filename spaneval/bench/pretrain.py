@@ -88,30 +88,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     from spaneval.config import parse_overrides
     from spaneval.distributed import DistInfo
-    from spaneval.models import cache_root
+    from spaneval.pretrain import components
     from spaneval.pretrain.corpus import build_shards
-    from spaneval.pretrain.model import build_model
+    from spaneval.pretrain.loader import load_pretraining_tokenizer
     from spaneval.pretrain.objectives import get_objective
-    from spaneval.pretrain.presets import resolve_config, weight_decay_value
-    from spaneval.pretrain.train import BatchLoader, load_pretraining_tokenizer, make_block_stream
-    from spaneval.tasks.base import default_param_groups
+    from spaneval.pretrain.presets import resolve_config
 
     cfg = resolve_config(args.preset, parse_overrides(args.overrides))
     obj = get_objective(args.objective)
     tokenizer = load_pretraining_tokenizer(None)
-    shards = build_shards(args.corpus, tokenizer, Path(cfg.shard_cache or cache_root() / "shards"))
-    stream = make_block_stream(shards, tokenizer, obj, cfg, DistInfo(0, 1, 0, device))
+    shards = build_shards(args.corpus, tokenizer, components.shard_cache_dir(cfg))
+    loader = components.build_loader(shards, tokenizer, obj, cfg, DistInfo(0, 1, 0, device))
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, obj, len(tokenizer), tokenizer.pad_token_id).to(device).train()
+    model = components.build_model(cfg, obj, len(tokenizer), tokenizer.pad_token_id).to(device).train()
     if args.compile:
         model.bert.compile()
-    groups = default_param_groups(model, cfg.learning_rate, weight_decay_value(cfg.weight_decay))
-    optimizer = torch.optim.AdamW(groups, fused=True)
-    loader = BatchLoader(stream, device, cfg.sbo_max_targets)
+    optimizer = components.build_optimizer(model, cfg)
     return {
         "cfg": cfg,
         "obj": obj,
-        "stream": stream,
+        "stream": loader.stream,
         "loader": loader,
         "model": model,
         "optimizer": optimizer,
@@ -167,7 +163,7 @@ def _hf_side(cfg: Any, vocab: int, device: torch.device, bf16: bool, compile_: b
     """One round of the baseline: `BertForMaskedLM` steps on full random blocks, seconds per step."""
     from transformers import BertForMaskedLM
 
-    from spaneval.pretrain.model import bert_config
+    from spaneval.pretrain.components import bert_config
 
     torch.manual_seed(cfg.seed)
     model = BertForMaskedLM._from_config(bert_config(cfg, vocab, 0), attn_implementation="sdpa")

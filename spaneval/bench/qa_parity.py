@@ -245,8 +245,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
     import transformers
 
+    from spaneval.finetune import TrainConfig
     from spaneval.models import resolve_model
-    from spaneval.train import TrainConfig
 
     args = _parse(argv)
     if args.threads:

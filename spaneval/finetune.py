@@ -4,6 +4,8 @@ AdamW with linear warmup and decay, gradient clipping and accumulation, bf16 aut
 (float32 on CPU), DistributedDataParallel under torchrun, atomic checkpoints and exact resume.
 The order of training examples is a pure function of (seed, step): step k uses positions
 [k*B, (k+1)*B) of the concatenated per-epoch permutations, so a resumed run needs only the step.
+The optimizer, schedule, precision rule and DDP wrapping are shared with pretraining
+(spaneval/training_core.py).
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +26,18 @@ from spaneval.config import check_ranges, option
 from spaneval.distributed import DistInfo, barrier
 from spaneval.errors import ConfigError, SpanevalError
 from spaneval.progress import progress_bar
-from spaneval.safe_state import CorruptCheckpointError, load_state, save_state
+from spaneval.safe_state import load_state, save_state
+from spaneval.training_core import (
+    autocast,
+    autocast_dtype,
+    linear_warmup_decay,
+    log,
+    make_optimizer,
+    read_checkpoint,
+    rng_states,
+    set_rng_states,
+    wrap_for_training,
+)
 
 CHECKPOINT_FILE = "checkpoint.safetensors"  # weights, optimizer, scheduler, step, RNG states
 BEST_MODEL_FILE = "best_model.safetensors"  # weights of the best evaluation so far
@@ -135,29 +146,6 @@ def batch_indices(
     return by_length[order[position]]
 
 
-def linear_schedule(warmup_steps: int, total: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total - step) / max(1, total - warmup_steps))
-
-    return factor
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast when asked for, or on GPU under "auto"; None means float32."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
-
-
-def make_optimizer(param_groups: list[dict], cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    # Fused on CPU too (torch >= 2.4): one kernel per step instead of a Python loop over parameters.
-    return torch.optim.AdamW(
-        param_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=True
-    )
-
-
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
@@ -186,12 +174,10 @@ def finetune(
     per_rank = per_rank_batch_size(cfg, dist.world_size)
     if not features:
         raise SpanevalError("no training features: the training data is empty")
-    train_model = _wrap_for_training(model, cfg, dist)
-    optimizer = make_optimizer(param_groups, cfg, dist.device)
+    train_model = wrap_for_training(model, dist, cfg.compile)
+    optimizer = make_optimizer(param_groups, (cfg.adam_beta1, cfg.adam_beta2), cfg.adam_eps)
     steps = total_steps(cfg, len(features))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(int(cfg.warmup_ratio * steps), steps)
-    )
+    scheduler = linear_warmup_decay(optimizer, int(cfg.warmup_ratio * steps), steps)
     amp = autocast_dtype(cfg.precision, dist.device)
 
     state = {"step": 0, "best_metric": None, "best_step": None, "losses": [], "resumed_at_steps": []}
@@ -272,16 +258,6 @@ def per_rank_batch_size(cfg: TrainConfig, world_size: int) -> int:
     return per_rank
 
 
-def _wrap_for_training(model: torch.nn.Module, cfg: TrainConfig, dist: DistInfo) -> torch.nn.Module:
-    """The module the loop calls: DDP-wrapped under torchrun, compiled if asked."""
-    model.to(dist.device)
-    train_model = model
-    if dist.world_size > 1:
-        ids = [dist.device.index] if dist.device.type == "cuda" else None
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    return torch.compile(train_model) if cfg.compile else train_model
-
-
 def _micro_batches(mine: np.ndarray, per_rank: int, cfg: TrainConfig, dist: DistInfo, lengths) -> list:
     """This rank's examples of one step as micro-batches: `grad_accum_steps` of them, each split
     into `token_chunks` on CPU."""
@@ -318,7 +294,7 @@ def forward_backward(
         batch = to_device(collate(chunk), dist.device)
         last = micro == len(micro_batches) - 1
         sync = train_model.no_sync() if (dist.world_size > 1 and not last) else contextlib.nullcontext()
-        with sync, torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with sync, autocast(dist.device, amp):
             loss = train_model(**batch)["loss"] * (len(chunk) / n_examples)
             loss.backward()
         total += loss.detach().float()
@@ -391,42 +367,6 @@ def check_same_identity(path: Path, saved: dict[str, Any], now: dict[str, Any]) 
         )
 
 
-def read_checkpoint(path: Path, legacy_name: str) -> dict:
-    """The payload of a checkpoint file, or one clear error: a pickle from an older spaneval is
-    refused unread (unpickling runs code), a damaged file names the way out."""
-    legacy = path.with_name(legacy_name)
-    if not path.is_file() and legacy.is_file():
-        raise SpanevalError(
-            f"checkpoint {legacy} is a pickle (from an older spaneval, or planted); it is not "
-            "loaded because unpickling can run code; delete it to restart from step 0"
-        )
-    corrupt = f"checkpoint {path} is corrupt; delete it to restart from step 0"
-    try:
-        payload = load_state(path)
-    except CorruptCheckpointError as err:
-        raise SpanevalError(f"{corrupt} ({err})") from None
-    if not isinstance(payload, dict) or not {"model", "optimizer", "scheduler"} <= payload.keys():
-        raise SpanevalError(f"{corrupt} (fields missing)")
-    return payload
-
-
-def rng_states() -> dict[str, Any]:
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-
-
-def set_rng_states(states: dict[str, Any]) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if states.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
 @torch.no_grad()
 def predict(
     model: torch.nn.Module,
@@ -446,7 +386,7 @@ def predict(
     for b, start in enumerate(range(0, len(features), batch_size)):
         chunk = [features[i] for i in range(start, min(start + batch_size, len(features)))]
         batch = to_device(collate(chunk), device)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with autocast(device, amp):
             out = model(**batch)
         outputs.append({k: _to_numpy(v) for k, v in out.items() if k != "loss"})
         if (b + 1) % max(1, n_batches // 10) == 0 or b + 1 == n_batches:  # about ten lines in a log file
@@ -465,9 +405,3 @@ def _to_numpy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_numpy(v) for k, v in value.items()}
     return value
-
-
-def log(dist: DistInfo, message: str) -> None:
-    """Progress and diagnostics go to stderr, so stdout holds only results (tables, JSON)."""
-    if dist.is_main:
-        print(f"[spaneval] {message}", file=sys.stderr, flush=True)

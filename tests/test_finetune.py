@@ -10,9 +10,7 @@ import torch
 
 from spaneval.distributed import DistInfo
 from spaneval.errors import ConfigError, SpanevalError
-from spaneval.safe_state import load_state
-from spaneval.tasks.base import default_param_groups
-from spaneval.train import (
+from spaneval.finetune import (
     CHECKPOINT_FILE,
     LEGACY_CHECKPOINT_FILE,
     TrainConfig,
@@ -21,6 +19,8 @@ from spaneval.train import (
     token_chunks,
     total_steps,
 )
+from spaneval.safe_state import load_state
+from spaneval.training_core import default_param_groups
 
 CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
