@@ -52,14 +52,13 @@ class _NBestTable:
         return self._lists
 
     def _build(self) -> list[tuple[dict, ...]]:
-        example, contexts = self._columns[0], self._contexts
-        ex, score, start, end, prob = (c.tolist() for c in self._columns)
-        texts = [contexts[e][s:t] for e, s, t in zip(ex, start, end, strict=True)]
+        example, *columns = self._columns
+        context = np.array(self._contexts, dtype=object)[example].tolist()  # one reference per entry
         entries = [
-            {"text": x, "start_char": s, "end_char": t, "score": sc, "probability": p}
-            for x, sc, s, t, p in zip(texts, score, start, end, prob, strict=True)
+            {"text": c[s:t], "start_char": s, "end_char": t, "score": sc, "probability": p}
+            for c, sc, s, t, p in zip(context, *(column.tolist() for column in columns), strict=True)
         ]
-        bounds = np.searchsorted(example, np.arange(len(contexts) + 1)).tolist()
+        bounds = np.searchsorted(example, np.arange(len(self._contexts) + 1)).tolist()
         return [tuple(entries[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
@@ -119,7 +118,7 @@ def top_k_positions(logits: np.ndarray, k: int) -> np.ndarray:
     n, length = logits.shape
     if k >= length:
         return np.argsort(-logits, axis=1, kind="stable").astype(np.int32)
-    kth = np.sort(logits, axis=1)[:, length - k, None]  # sorting values beats (arg)partition here
+    kth = np.partition(logits, length - k, axis=1)[:, length - k, None]  # the k-th largest value
     chosen = logits >= kth
     if np.count_nonzero(chosen) != n * k:  # ties at the k-th value: keep the lowest tied positions
         above = logits > kth
@@ -148,15 +147,15 @@ def valid_pairs(
     if max_context is not None:
         start_ok &= _take_rows(max_context, starts)
     end_ok = _take_offsets(context_offsets, ends, 0) >= 0
-    span = (ends[:, None, :] - starts[:, :, None]).view(np.uint32)  # [N, k, k] end - start, < 0 wraps
-    ok = start_ok[:, :, None] & end_ok[:, None, :] & (span < max_answer_len)  # 1..max_answer_len tokens
+    # Invalid ends and starts move far apart, so that one length test over the [N, k, k] pairs also
+    # rejects them (end - start < 0 wraps to a huge unsigned value): one pass instead of three.
+    far = np.int32(1 << 29)
+    span = np.where(end_ok, ends, -far)[:, None, :] - np.where(start_ok, starts, far)[:, :, None]
+    ok = (span.view(np.uint32) < max_answer_len).reshape(len(starts), k * k)  # (i, j) -> i * k + j
     pair_score = _take_rows(start_logits, starts)[:, :, None] + _take_rows(end_logits, ends)[:, None, :]
-    flat = np.where(ok, pair_score, -np.inf).reshape(len(ok), k * k)  # (i, j) -> i * k + j
-    ok = ok.reshape(len(ok), k * k)
-    crowded = np.flatnonzero(np.count_nonzero(ok, axis=1) > n_best)  # more valid pairs than n_best
-    if len(crowded):
-        kth = np.sort(flat[crowded], axis=1)[:, k * k - n_best]
-        ok[crowded] &= flat[crowded] >= kth[:, None]
+    flat = np.where(ok, pair_score.reshape(len(starts), k * k), -np.inf)
+    if k * k > n_best:  # sort, not partition: partition slows down on the many -inf of invalid pairs
+        ok &= flat >= np.sort(flat, axis=1)[:, k * k - n_best, None]
     window, pair = np.divmod(np.flatnonzero(ok), k * k)
     return window, starts[window, pair // k], ends[window, pair % k], flat[window, pair]
 
@@ -257,16 +256,28 @@ def decode(
     best_score, best_c0, best_c1 = _best_spans(*ranked, n)
     contexts = [ex.context for ex in examples]
     table = _NBestTable(contexts, *ranked, _group_softmax(ranked[0], ranked[1]))
-    diffs = (nulls - best_score).tolist() if version_2 else [None] * n
-    out = []
+    c0, c1 = best_c0.tolist(), best_c1.tolist()
+    span_texts = [c[a:b] for c, a, b in zip(contexts, c0, c1, strict=True)]  # c[-1:-1] == "": no span
+    if version_2:
+        diffs = (nulls - best_score).tolist()
+        texts = ["" if d > null_threshold else x for x, d in zip(span_texts, diffs, strict=True)]
+    else:
+        diffs, texts = itertools.repeat(None), span_texts
     with _no_cyclic_gc():
-        for i, (ex, sc, c0, c1, diff) in enumerate(
-            zip(examples, best_score.tolist(), best_c0.tolist(), best_c1.tolist(), diffs, strict=True)
-        ):
-            span_text = contexts[i][c0:c1] if c0 >= 0 else ""
-            text = "" if diff is not None and diff > null_threshold else span_text
-            out.append(QAPrediction(ex.qid, text, span_text, c0, c1, sc, diff, table, i))
-    return out
+        return list(
+            map(
+                QAPrediction,
+                [ex.qid for ex in examples],
+                texts,
+                span_texts,
+                c0,
+                c1,
+                best_score.tolist(),
+                diffs,
+                itertools.repeat(table),
+                range(n),
+            )
+        )
 
 
 def apply_null_threshold(predictions: Sequence[QAPrediction], threshold: float) -> dict[str, str]:

@@ -64,6 +64,29 @@ def test_decoded_spans_lie_in_context_and_respect_length(
             assert p.span_text == ex.context[p.start_char : p.end_char] == spans[0]["text"]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    contexts=st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=60), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+    n_best=st.integers(1, 12),
+    max_answer_len=st.sampled_from([1, 2, 5, 30, 10_000]),  # 10,000: longer than any window
+    version_2=st.booleans(),
+)
+def test_random_logits_decode_like_the_reference_loop(
+    tokenizer, contexts, seed, n_best, max_answer_len, version_2
+):
+    examples = [QAExample(f"q{i}", "t", " ".join(w), "Who?", (), True) for i, w in enumerate(contexts)]
+    f = encode_windows(examples, tokenizer, max_seq_len=32, doc_stride=7, max_query_len=4)
+    rng = np.random.default_rng(seed)
+    start, end = (rng.standard_normal(f.input_ids.shape).astype(np.float32) for _ in range(2))
+    options = {"n_best": n_best, "max_answer_len": max_answer_len, "version_2": version_2}
+    ours = decode(examples, f, start, end, **options)
+    texts, nbests = baseline_decode(examples, *baseline_inputs(f), start, end, **options)
+    assert {p.qid: p.text for p in ours} == texts
+    for p in ours:
+        assert [(e["text"], e["score"]) for e in p.nbest] == [(e["text"], e["score"]) for e in nbests[p.qid]]
+
+
 def _features(n_windows: int, length: int, example_index: list[int], context_len: int) -> QAFeatures:
     """Hand-built windows: positions 2.. are context tokens of one char each (offset = position)."""
     shape = (n_windows, length)
