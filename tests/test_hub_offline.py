@@ -1,9 +1,14 @@
-"""Offline, a hub-only model or data set fails fast with a message, never a traceback."""
+"""Offline, a hub-only model or data set fails fast with a message, never a traceback.
+
+"Fast" is checked by what happens, not by a clock (a loaded machine would make a timed test flaky):
+with HF_HUB_OFFLINE no connection is attempted; without it, exactly one bounded TCP probe, and
+no download call (huggingface_hub's retries are what cost 23-46 s).
+"""
 
 import os
+import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -20,31 +25,67 @@ def empty_hf_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_offline_flag_fails_at_once_naming_the_model(empty_hf_cache, monkeypatch):
+@pytest.fixture
+def connections(monkeypatch):
+    """Every TCP connection attempted (each fails at once, as on a machine without network), and
+    huggingface_hub downloads made impossible to reach unnoticed."""
+    attempts = []
+
+    def refuse(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network unreachable (test)")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a hub download was attempted offline")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    import huggingface_hub
+
+    for name in ("hf_hub_download", "snapshot_download"):
+        monkeypatch.setattr(huggingface_hub, name, no_download)
+    return attempts
+
+
+def test_offline_flag_fails_at_once_naming_the_model(empty_hf_cache, monkeypatch, connections):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    t0 = time.perf_counter()
     with pytest.raises(HubUnavailableError) as err:
         resolve_model("spanbert")
-    assert time.perf_counter() - t0 < 2
+    assert connections == []
     text = str(err.value)
     assert "SpanBERT/spanbert-base-cased" in text and "HF_HUB_OFFLINE is set" in text
     assert "--model PATH" in text and "HF_HUB_OFFLINE=1" in text
 
 
-def test_unreachable_hub_fails_fast_without_the_offline_flag(empty_hf_cache, monkeypatch):
+def test_unreachable_hub_fails_fast_without_the_offline_flag(empty_hf_cache, monkeypatch, connections):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # never resolves
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
     hub._reachable.clear()
     with pytest.raises(HubUnavailableError, match="cannot be reached"):
         resolve_model("bert")
+    assert connections == [("hub.invalid", 443)]  # one probe, no retries
+    with pytest.raises(HubUnavailableError):
+        resolve_model("spanbert")
+    assert len(connections) == 1  # the answer is cached for the process
+
+
+def test_the_probe_is_bounded_by_its_timeout(monkeypatch):
+    seen = {}
+
+    def slow(address, timeout=None, **kwargs):
+        seen["timeout"] = timeout
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", slow)
+    hub._reachable.clear()
+    assert hub.hub_reachable(timeout_s=0.5) is False
+    assert seen["timeout"] == 0.5
 
 
 def test_cli_run_offline_prints_message_not_traceback(empty_hf_cache):
-    """The real command in a fresh process, hub unreachable, HF_HUB_OFFLINE unset: < 10 s, exit 2."""
+    """The real command in a fresh process, hub unreachable, HF_HUB_OFFLINE unset: a message, exit 2."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update(HF_HOME=str(empty_hf_cache / "hf"), HF_ENDPOINT="https://hub.invalid")
-    t0 = time.perf_counter()
     proc = subprocess.run(
         [
             sys.executable,
@@ -60,13 +101,11 @@ def test_cli_run_offline_prints_message_not_traceback(empty_hf_cache):
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=600,  # a guard against a hang, not a measurement: imports alone take seconds under load
     )
-    elapsed = time.perf_counter() - t0
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "SpanBERT/spanbert-base-cased" in proc.stderr
-    assert elapsed < 10, f"offline failure took {elapsed:.1f} s"
 
 
 def test_unknown_model_and_task_names_suggest_the_closest(capsys):
