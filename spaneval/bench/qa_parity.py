@@ -69,6 +69,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument(
+        "--no-group-by-length",
+        dest="group_by_length",
+        action="store_false",
+        help="random batches on both sides (default: both group windows by length, as `run squad` does)",
+    )
+    p.add_argument(
         "--seeds", default="1,2,3", help="comma-separated seeds, one run of each pipeline per seed"
     )
     p.add_argument("--max-train-examples", type=int, default=0, help="first N training questions (0: all)")
@@ -176,6 +182,7 @@ def spaneval_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_train_examples": args.max_train_examples,
         "max_eval_examples": args.max_eval_examples,
         "precision": "fp32",
+        "group_by_length": args.group_by_length,
     }
 
 
@@ -245,7 +252,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
     import transformers
 
-    from spaneval.finetune import TrainConfig
     from spaneval.models import resolve_model
 
     args = _parse(argv)
@@ -270,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.epochs,
             args.warmup_ratio,
             args.weight_decay,
-            group_by_length=TrainConfig().group_by_length,
+            group_by_length=args.group_by_length,
         )
         ctx = {
             "model": model,
