@@ -66,6 +66,7 @@ def make_block_stream(
         seed=cfg.seed,
         rank=dist.rank,
         world_size=dist.world_size,
+        pack=cfg.pack_blocks and obj.block_kind == "single",
     )
 
 
