@@ -93,7 +93,11 @@ def prepare_batch(
     n_tokens = int(mask.sum())
     digest = hashlib.sha256(cpu["input_ids"].numpy().tobytes()).digest()
     inputs: dict[str, Any] = {k: cpu[k] for k in ENCODER_INPUTS if k in cpu}
-    if "segment_ids" in cpu or bool(mask.all()):
+    full = bool(mask.all())
+    if full and "segment_ids" in cpu and not cpu["segment_ids"].any():
+        # Packed, but every row one full block: the default positions and no mask at all.
+        del inputs["segment_ids"], inputs["position_ids"]
+    if "segment_ids" in inputs or full:
         # Packed rows: the model builds their block-diagonal mask. Full blocks: SDPA's unmasked
         # (fastest) kernels, and no check of the mask on the device by transformers.
         del inputs["attention_mask"]

@@ -13,6 +13,7 @@ from spaneval.errors import ConfigError
 from spaneval.models import bundled_tokenizer
 from spaneval.pretrain.blocks import BlockStream, TokenizerSpecials, block_table, single_rows
 from spaneval.pretrain.corpus import BUNDLED_CORPUS, build_shards
+from spaneval.pretrain.loader import prepare_batch
 from spaneval.pretrain.masking import IGNORE_INDEX, MaskingConfig
 from spaneval.pretrain.model import build_model
 from spaneval.pretrain.objectives import get_objective
@@ -113,6 +114,18 @@ def test_packed_streams_resume_and_refuse_pairs_and_unpacked_checkpoints(shards,
         packed_stream(shards, specials, pack=False).load_state_dict(state)
     with pytest.raises(ConfigError, match="single blocks"):
         packed_stream(shards, specials, objective_kind="pair")
+
+
+def test_a_packed_batch_of_full_single_blocks_goes_without_any_mask():
+    ids = torch.randint(5, 100, (2, 8))
+    raw = {"input_ids": ids, "attention_mask": torch.ones(2, 8), "token_type_ids": torch.zeros(2, 8)}
+    raw |= {"mlm_labels": torch.where(ids > 50, ids, -100), "position_ids": torch.arange(8).repeat(2, 1)}
+    full = prepare_batch({**raw, "segment_ids": torch.zeros(2, 8)}, torch.device("cpu"), None, None)
+    assert set(full.inputs) == {"input_ids", "token_type_ids", "targets"}  # SDPA's unmasked kernels
+    two = torch.tensor([[0] * 4 + [1] * 4] * 2)
+    packed = prepare_batch({**raw, "segment_ids": two}, torch.device("cpu"), None, None)
+    assert {"segment_ids", "position_ids"} <= set(packed.inputs) and "attention_mask" not in packed.inputs
+    assert full.n_tokens == packed.n_tokens == 16 and float(full.tokens) == 16.0
 
 
 # ----------------------------------------------------------------------------- the model
