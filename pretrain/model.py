@@ -90,10 +90,20 @@ class PretrainingModel(nn.Module):
             token_type_ids=token_type_ids,
             position_ids=position_ids,
         )
-        hidden = out.last_hidden_state.reshape(-1, out.last_hidden_state.shape[-1])  # [B*L, H]
-        embeddings = self.bert.embeddings.word_embeddings.weight  # [V, H], tied output projection
         if targets is None:
             targets = self._targets(mlm_labels, sbo_left, sbo_right, sbo_pos)
+        losses = self._vocabulary_losses(out.last_hidden_state, targets)
+        if self.cls.seq_relationship is not None:
+            nsp_logits = self.cls.seq_relationship(out.pooler_output)  # [B, 2]
+            losses["nsp_loss"] = F.cross_entropy(nsp_logits.float(), nsp_labels)
+        # Each loss is a mean over its own targets; the total is their plain sum (see docs/pretraining.md).
+        losses["loss"] = sum(losses.values())
+        return losses
+
+    def _vocabulary_losses(self, last_hidden: Tensor, targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        """MLM (and SBO) losses at the targets only, through the tied, chunked vocabulary loss."""
+        hidden = last_hidden.reshape(-1, last_hidden.shape[-1])  # [B*L, H]
+        embeddings = self.bert.embeddings.word_embeddings.weight  # [V, H], tied output projection
         predictions = self.cls.predictions
         mlm_inputs = predictions.transform(hidden[targets["mlm_index"]])  # [M, H]
         losses = {
@@ -105,11 +115,6 @@ class PretrainingModel(nn.Module):
             losses["sbo_loss"] = linear_cross_entropy(
                 sbo_inputs, embeddings, self.sbo.bias, targets["sbo_label"]
             )
-        if self.cls.seq_relationship is not None:
-            nsp_logits = self.cls.seq_relationship(out.pooler_output)  # [B, 2]
-            losses["nsp_loss"] = F.cross_entropy(nsp_logits.float(), nsp_labels)
-        # Each loss is a mean over its own targets; the total is their plain sum (see docs/pretraining.md).
-        losses["loss"] = sum(losses.values())
         return losses
 
     def _targets(
