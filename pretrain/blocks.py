@@ -9,6 +9,10 @@ IsNext, 1 for NotNext. Differences from Google BERT's `create_pretraining_data.p
 at word starts rather than sentence ends (the shards keep no sentence boundaries), the unused true
 B segment of a NotNext pair is not put back into the stream, and there are no 10% short sequences.
 
+`pack=True` (single blocks only) lays several blocks side by side in each row, with segment_ids
+and position_ids for the model's block-diagonal attention (pretrain/packing.py); shuffling and
+sharding then work on those rows instead of on single blocks.
+
 Order: every epoch is a fresh permutation of all blocks (seeded by seed and epoch, the same on all
 ranks); rank r takes every world_size-th block from position r, so ranks see disjoint blocks and the
 same number of batches. The masking and pairing randomness of each batch is drawn from a Generator
@@ -30,6 +34,7 @@ import torch
 from spaneval.errors import ConfigError, DataError, SpanevalError
 from spaneval.pretrain.corpus import ShardSet
 from spaneval.pretrain.masking import MaskingConfig, mask_batch
+from spaneval.pretrain.packing import PackedRows, pack_blocks
 
 OBJECTIVE_KINDS = ("single", "pair")
 STATE_VERSION = 1
@@ -122,6 +127,7 @@ class BlockStream:
         seed: int,
         rank: int = 0,
         world_size: int = 1,
+        pack: bool = False,
     ):
         if objective_kind not in OBJECTIVE_KINDS:
             raise ConfigError(
@@ -136,25 +142,31 @@ class BlockStream:
         self.shards, self.seq_len, self.objective_kind = shards, seq_len, objective_kind
         self.batch_size, self.specials, self.masking = batch_size, tokenizer_specials, masking
         self.seed, self.rank, self.world_size = seed, rank, world_size
+        if pack and objective_kind != "single":
+            raise ConfigError("packing applies to single blocks: a pair row is read by NSP as one [CLS]")
         self.blocks = block_table(shards, seq_len - (2 if objective_kind == "single" else 3))
         if objective_kind == "pair":
             self.blocks = _splittable_blocks(shards, self.blocks)
         self.docs = shards.doc_table()
-        self.blocks_per_rank = len(self.blocks["start"]) // world_size
+        # Packed: the unit of shuffling and sharding is a row of several blocks (pretrain/packing.py).
+        self.packed = pack_blocks(self.blocks["length"] + 2, seq_len) if pack else None
+        units = self.packed.n_rows if self.packed else len(self.blocks["start"])
+        self.blocks_per_rank = units // world_size  # rows per rank when packed
         self.batches_per_epoch = self.blocks_per_rank // batch_size
         if self.batches_per_epoch == 0:
             raise DataError(
                 shards.path,
                 None,
-                f"{len(self.blocks['start'])} blocks of {seq_len} tokens: too few for one batch of "
+                f"{units} {'rows' if pack else 'blocks'} of {seq_len} tokens: too few for one batch of "
                 f"{batch_size} on each of {world_size} processes; use a larger corpus or smaller batches",
             )
         self.epoch, self.batch_in_epoch = 0, 0
         self._order_epoch, self._order = -1, np.zeros(0, dtype=np.int64)
 
     @property
-    def n_blocks(self) -> int:
-        return len(self.blocks["start"])
+    def n_units(self) -> int:
+        """What an epoch shuffles: blocks, or packed rows of blocks."""
+        return self.packed.n_rows if self.packed else len(self.blocks["start"])
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         return self
@@ -162,9 +174,9 @@ class BlockStream:
     def __next__(self) -> dict[str, torch.Tensor]:
         order = self._rank_order(self.epoch)
         first = self.batch_in_epoch * self.batch_size
-        block_ids = order[first : first + self.batch_size]
+        unit_ids = order[first : first + self.batch_size]
         entropy = [self.seed, _BATCH_STREAM, self.epoch, self.rank, self.batch_in_epoch]
-        batch = self._make_batch(block_ids, np.random.default_rng(entropy))
+        batch = self._make_batch(unit_ids, np.random.default_rng(entropy))
         self.batch_in_epoch += 1
         if self.batch_in_epoch == self.batches_per_epoch:
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
@@ -203,24 +215,28 @@ class BlockStream:
             "rank": self.rank,
             "world_size": self.world_size,
             "masking": asdict(self.masking),
+            "pack": self.packed is not None,
         }
 
     def _rank_order(self, epoch: int) -> np.ndarray:
         """This rank's blocks for `epoch`: a permutation shared by all ranks, strided by rank."""
         if self._order_epoch != epoch:
-            perm = np.random.default_rng([self.seed, _ORDER_STREAM, epoch]).permutation(self.n_blocks)
+            perm = np.random.default_rng([self.seed, _ORDER_STREAM, epoch]).permutation(self.n_units)
             self._order = perm[self.rank :: self.world_size][: self.blocks_per_rank]
             self._order_epoch = epoch
         return self._order
 
-    def _make_batch(self, block_ids: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def _make_batch(self, unit_ids: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         sp, extra = self.specials, {}
-        if self.objective_kind == "single":
-            rows = single_rows(self.shards, self.blocks, block_ids, self.seq_len, sp)
-        else:
-            rows, nsp_labels = pair_rows(
-                self.shards, self.blocks, self.docs, block_ids, self.seq_len, sp, rng
+        if self.packed is not None:
+            rows, segments, positions = packed_rows(
+                self.shards, self.blocks, self.packed, unit_ids, self.seq_len, sp
             )
+            extra = {"segment_ids": torch.from_numpy(segments), "position_ids": torch.from_numpy(positions)}
+        elif self.objective_kind == "single":
+            rows = single_rows(self.shards, self.blocks, unit_ids, self.seq_len, sp)
+        else:
+            rows, nsp_labels = pair_rows(self.shards, self.blocks, self.docs, unit_ids, self.seq_len, sp, rng)
             extra = {"nsp_labels": torch.from_numpy(nsp_labels)}
         masked = mask_batch(
             rows.ids,
@@ -349,6 +365,36 @@ def single_rows(
         rows.put(r, 1, _tokens(shards, blocks["shard"][block], blocks["start"][block], n))
         rows.ids[r, 0], rows.ids[r, n + 1], rows.lengths[r] = specials.cls_id, specials.sep_id, n + 2
     return rows
+
+
+def packed_rows(
+    shards: ShardSet,
+    blocks: dict[str, np.ndarray],
+    packed: PackedRows,
+    row_ids: np.ndarray,
+    seq_len: int,
+    specials: TokenizerSpecials,
+) -> tuple[Rows, np.ndarray, np.ndarray]:
+    """The packed rows `row_ids`, each `[CLS] block [SEP] [CLS] block [SEP] ... [PAD]...`.
+
+    Returns the rows, segment_ids [B, L] (block index in the row; the padding tail gets the next
+    index, see pretrain/packing.py) and position_ids [B, L] (restarting at 0 on every [CLS]).
+    """
+    rows = Rows.empty(len(row_ids), seq_len, specials.pad_id)
+    segment_ids = np.zeros((len(row_ids), seq_len), dtype=np.int64)
+    position_ids = np.zeros((len(row_ids), seq_len), dtype=np.int64)
+    for r, row in enumerate(row_ids):
+        at = 0
+        for k, block in enumerate(packed.blocks_of(int(row))):
+            n = int(blocks["length"][block])
+            rows.put(r, at + 1, _tokens(shards, blocks["shard"][block], blocks["start"][block], n))
+            rows.ids[r, at], rows.ids[r, at + n + 1] = specials.cls_id, specials.sep_id
+            segment_ids[r, at : at + n + 2] = k
+            position_ids[r, at : at + n + 2] = np.arange(n + 2)
+            at += n + 2
+        rows.lengths[r] = at
+        segment_ids[r, at:] = segment_ids[r, at - 1] + 1
+    return rows, segment_ids, position_ids
 
 
 def pair_rows(

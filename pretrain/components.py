@@ -24,6 +24,7 @@ from spaneval.pretrain.masking import MaskingConfig
 from spaneval.pretrain.model import PretrainingModel, load_for_continued_pretraining
 from spaneval.pretrain.objectives import Objective
 from spaneval.pretrain.presets import PretrainConfig, weight_decay_value
+from spaneval.pretrain.targets import target_slots
 from spaneval.training_core import default_param_groups, linear_warmup_decay, make_optimizer
 
 # ----------------------------------------------------------------------------- data
@@ -60,8 +61,11 @@ def build_loader(
         seed=cfg.seed,
         rank=dist.rank,
         world_size=dist.world_size,
+        pack=cfg.pack_blocks and obj.block_kind == "single",
     )
-    return BatchLoader(stream, dist.device, cfg.sbo_max_targets)
+    # SBO targets only for the SBO head; fixed target slots when compiling (one graph for every step)
+    slots = target_slots(cfg.micro_batch_size, cfg.seq_len, cfg.mask_ratio) if cfg.compile else None
+    return BatchLoader(stream, dist.device, cfg.sbo_max_targets if obj.sbo else None, slots)
 
 
 def grad_accum_steps(cfg: PretrainConfig, world_size: int) -> int:

@@ -77,28 +77,19 @@ class SpanBoundaryHead(nn.Module):
 
     def forward(self, left: Tensor, right: Tensor, relative_pos: Tensor, word_embeddings: Tensor) -> Tensor:
         # left, right [N, H] boundary states; relative_pos [N] in [0, max_targets) -> logits [N, V]
+        return F.linear(self.features(left, right, relative_pos), word_embeddings, self.bias)
+
+    def features(self, left: Tensor, right: Tensor, relative_pos: Tensor) -> Tensor:
+        """y_i [N, H], what the tied projection turns into logits (the loss takes it from here)."""
         h0 = torch.cat([left, right, self.position_embeddings(relative_pos)], dim=-1)
         h1 = self.layer_norm1(F.gelu(self.linear1(h0)))
-        y = self.layer_norm2(F.gelu(self.linear2(h1)))
-        return F.linear(y, word_embeddings, self.bias)
+        return self.layer_norm2(F.gelu(self.linear2(h1)))
 
 
 def sbo_targets(sbo_pos: Tensor, max_targets: int) -> Tensor:
     """Flat indices [N] into B*L of the positions that are SBO targets (0 <= sbo_pos < max_targets)."""
     flat = sbo_pos.reshape(-1)
     return ((flat >= 0) & (flat < max_targets)).nonzero().squeeze(1)
-
-
-def gather_boundaries(
-    hidden: Tensor, sbo_left: Tensor, sbo_right: Tensor, targets: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Boundary states x_{s-1}, x_{e+1} [N, H] of each target (flat index into B*L)."""
-    batch, seq_len, width = hidden.shape
-    flat_hidden = hidden.reshape(batch * seq_len, width)
-    row_start = (targets // seq_len) * seq_len  # [N] first flat index of each target's sequence
-    left = flat_hidden[row_start + sbo_left.reshape(-1)[targets]]
-    right = flat_hidden[row_start + sbo_right.reshape(-1)[targets]]
-    return left, right
 
 
 def init_head_weights(module: nn.Module, std: float) -> None:

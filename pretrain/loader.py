@@ -17,19 +17,16 @@ import torch
 from spaneval.distributed import DistInfo, barrier
 from spaneval.models import ResolvedModel, bundled_tokenizer, load_tokenizer
 from spaneval.pretrain.corpus import build_shards
-from spaneval.pretrain.heads import sbo_targets
-from spaneval.pretrain.model import IGNORE
+from spaneval.pretrain.targets import gather_targets
 
-# The BlockStream batch keys the model takes as keyword arguments.
-MODEL_INPUTS = (
+# The BlockStream batch keys the encoder takes as keyword arguments (packed rows add the last two).
+ENCODER_INPUTS = (
     "input_ids",
     "attention_mask",
     "token_type_ids",
-    "mlm_labels",
-    "sbo_left",
-    "sbo_right",
-    "sbo_pos",
     "nsp_labels",
+    "position_ids",
+    "segment_ids",
 )
 
 
@@ -55,31 +52,49 @@ def build_shards_once(corpus: str, tokenizer: Any, cache_dir: Path, dist: DistIn
 class DeviceBatch:
     """One micro-batch ready for the model."""
 
-    inputs: dict[str, torch.Tensor | None]  # model keyword arguments, on the device
+    inputs: dict[str, Any]  # model keyword arguments, on the device (targets: a dict of tensors)
     n_tokens: int  # non-padding tokens
+    tokens: torch.Tensor  # the same count, as a 0-d tensor on the device (summed there, read at log points)
     digest: bytes  # sha256 of the (masked) input ids, for the per-rank data digest
 
 
-def prepare_batch(raw: dict[str, Any], device: torch.device, sbo_max_targets: int) -> DeviceBatch:
-    """Move a BlockStream batch to `device`, with its MLM / SBO target indices found on the CPU."""
-    batch: dict[str, torch.Tensor | None] = {
-        k: torch.as_tensor(raw[k]).long() for k in MODEL_INPUTS if k in raw
-    }
-    mask = batch["attention_mask"]
+def prepare_batch(
+    raw: dict[str, Any], device: torch.device, sbo_max_targets: int | None, slots: int | None
+) -> DeviceBatch:
+    """Move a BlockStream batch to `device`, with its MLM / SBO targets found on the CPU.
+
+    sbo_max_targets: None when the model has no SBO head. slots: pad the targets to this fixed
+    count (pretrain/targets.py), for compiled models.
+    """
+    cpu = {k: torch.as_tensor(v).long() for k, v in raw.items()}
+    mask = cpu["attention_mask"]
     n_tokens = int(mask.sum())
-    digest = hashlib.sha256(batch["input_ids"].numpy().tobytes()).digest()
-    if bool(mask.all()):
-        batch["attention_mask"] = None  # full blocks: SDPA's unmasked (fastest) kernels
-    # Target indices found here, on the CPU: the forward pass never waits on the GPU for a nonzero().
-    batch["mlm_index"] = (batch["mlm_labels"].reshape(-1) != IGNORE).nonzero().squeeze(1)
-    if "sbo_pos" in batch:
-        batch["sbo_index"] = sbo_targets(batch["sbo_pos"], sbo_max_targets)
-    pin = device.type == "cuda"
-    inputs = {
-        k: None if v is None else (v.pin_memory() if pin else v).to(device, non_blocking=True)
-        for k, v in batch.items()
-    }
-    return DeviceBatch(inputs, n_tokens, digest)
+    digest = hashlib.sha256(cpu["input_ids"].numpy().tobytes()).digest()
+    inputs: dict[str, Any] = {k: cpu[k] for k in ENCODER_INPUTS if k in cpu}
+    full = bool(mask.all())
+    if full and "segment_ids" in cpu and not cpu["segment_ids"].any():
+        # Packed, but every row one full block: the default positions and no mask at all.
+        del inputs["segment_ids"], inputs["position_ids"]
+    if "segment_ids" in inputs or full:
+        # Packed rows: the model builds their block-diagonal mask. Full blocks: SDPA's unmasked
+        # (fastest) kernels, and no check of the mask on the device by transformers.
+        del inputs["attention_mask"]
+    sbo = {k: cpu[k] for k in ("sbo_left", "sbo_right", "sbo_pos")} if sbo_max_targets else {}
+    targets = gather_targets(
+        cpu["mlm_labels"], sbo.get("sbo_left"), sbo.get("sbo_right"), sbo.get("sbo_pos"),
+        sbo_max_targets or 0, slots,
+    )  # fmt: skip
+    tokens = torch.tensor(n_tokens, dtype=torch.float32)
+    inputs = {k: _to_device(v, device) for k, v in inputs.items()}
+    inputs["targets"] = {k: _to_device(v, device) for k, v in targets.items()}
+    return DeviceBatch(inputs, n_tokens, _to_device(tokens, device), digest)
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Pinned and non-blocking on a GPU: the copy overlaps the step that is still running."""
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
 
 
 class BatchLoader:
@@ -89,15 +104,19 @@ class BatchLoader:
     the batch that was prepared ahead.
     """
 
-    def __init__(self, stream: Any, device: torch.device, sbo_max_targets: int):
-        self.stream, self.device, self.sbo_max_targets = stream, device, sbo_max_targets
+    def __init__(
+        self, stream: Any, device: torch.device, sbo_max_targets: int | None, slots: int | None = None
+    ):
+        self.stream, self.device = stream, device
+        self.sbo_max_targets, self.slots = sbo_max_targets, slots
         self._pending: DeviceBatch | None = None
         self._pending_position: dict[str, Any] | None = None
 
     def refill(self) -> None:
         if self._pending is None:
             self._pending_position = self.stream.state_dict()
-            self._pending = prepare_batch(next(self.stream), self.device, self.sbo_max_targets)
+            raw = next(self.stream)
+            self._pending = prepare_batch(raw, self.device, self.sbo_max_targets, self.slots)
 
     def take(self) -> DeviceBatch:
         self.refill()

@@ -21,14 +21,10 @@ from transformers import BertConfig, BertModel
 
 from spaneval.atomic import write_dir, write_json, write_text
 from spaneval.errors import SpanevalError
-from spaneval.pretrain.heads import (
-    MaskedLMHead,
-    SpanBoundaryHead,
-    gather_boundaries,
-    init_head_weights,
-    sbo_targets,
-)
+from spaneval.pretrain.heads import MaskedLMHead, SpanBoundaryHead, init_head_weights
 from spaneval.pretrain.objectives import Objective
+from spaneval.pretrain.targets import gather_targets
+from spaneval.pretrain.vocab_loss import linear_cross_entropy
 
 IGNORE = -100
 
@@ -68,34 +64,36 @@ class PretrainingModel(nn.Module):
     def forward(
         self,
         input_ids: Tensor,
-        attention_mask: Tensor | None,
-        token_type_ids: Tensor,
-        mlm_labels: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        mlm_labels: Tensor | None = None,
         sbo_left: Tensor | None = None,
         sbo_right: Tensor | None = None,
         sbo_pos: Tensor | None = None,
         nsp_labels: Tensor | None = None,
-        mlm_index: Tensor | None = None,
-        sbo_index: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        segment_ids: Tensor | None = None,
+        targets: dict[str, Tensor] | None = None,
     ) -> dict[str, Tensor]:
-        """Losses of one batch. mlm_index / sbo_index: flat indices into B*L of the MLM and SBO
-        targets, found on the CPU by the loader so that the GPU never waits for a nonzero();
-        computed here when absent."""
+        """Losses of one batch ([B, L] inputs).
+
+        targets: `gather_targets` of the batch, as the loader sends it (found on the CPU, padded
+        to a fixed size); derived here from mlm_labels and sbo_* when absent. segment_ids: packed
+        rows (pretrain/packing.py), whose tokens attend only within their own segment.
+        """
+        if segment_ids is not None:
+            # [B, 1, L, L] block-diagonal, built on the device from [B, L] (no 4D copy from the host).
+            attention_mask = segment_ids[:, None, :, None] == segment_ids[:, None, None, :]
         # attention_mask None: every block is full, and SDPA can use its fastest (unmasked) kernel.
-        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        hidden = out.last_hidden_state  # [B, L, H]
-        embeddings = self.bert.embeddings.word_embeddings.weight  # [V, H], tied output projection
-        if mlm_index is None:
-            mlm_index = (mlm_labels.reshape(-1) != IGNORE).nonzero().squeeze(1)
-        losses = {"mlm_loss": self._mlm_loss(hidden, mlm_labels, mlm_index, embeddings)}
-        if self.sbo is not None:
-            if sbo_left is None or sbo_right is None or sbo_pos is None:
-                raise SpanevalError("the SBO objective needs sbo_left, sbo_right and sbo_pos in every batch")
-            if sbo_index is None:
-                sbo_index = sbo_targets(sbo_pos, self.sbo.max_targets)
-            losses["sbo_loss"] = self._sbo_loss(
-                hidden, mlm_labels, sbo_left, sbo_right, sbo_pos, sbo_index, embeddings
-            )
+        out = self.bert(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+        )
+        if targets is None:
+            targets = self._targets(mlm_labels, sbo_left, sbo_right, sbo_pos)
+        losses = self._vocabulary_losses(out.last_hidden_state, targets)
         if self.cls.seq_relationship is not None:
             nsp_logits = self.cls.seq_relationship(out.pooler_output)  # [B, 2]
             losses["nsp_loss"] = F.cross_entropy(nsp_logits.float(), nsp_labels)
@@ -103,32 +101,37 @@ class PretrainingModel(nn.Module):
         losses["loss"] = sum(losses.values())
         return losses
 
-    def _mlm_loss(self, hidden: Tensor, mlm_labels: Tensor, masked: Tensor, embeddings: Tensor) -> Tensor:
-        # masked [M]: flat indices into B*L
-        logits = self.cls.predictions(hidden.reshape(-1, hidden.shape[-1])[masked], embeddings)  # [M, V]
-        return mean_cross_entropy(logits, mlm_labels.reshape(-1)[masked])
+    def _vocabulary_losses(self, last_hidden: Tensor, targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        """MLM (and SBO) losses at the targets only, through the tied, chunked vocabulary loss."""
+        hidden = last_hidden.reshape(-1, last_hidden.shape[-1])  # [B*L, H]
+        embeddings = self.bert.embeddings.word_embeddings.weight  # [V, H], tied output projection
+        predictions = self.cls.predictions
+        mlm_inputs = predictions.transform(hidden[targets["mlm_index"]])  # [M, H]
+        losses = {
+            "mlm_loss": linear_cross_entropy(mlm_inputs, embeddings, predictions.bias, targets["mlm_label"])
+        }
+        if self.sbo is not None:
+            left, right = hidden[targets["sbo_left"]], hidden[targets["sbo_right"]]  # [N, H] each
+            sbo_inputs = self.sbo.features(left, right, targets["sbo_rel"])  # [N, H]
+            losses["sbo_loss"] = linear_cross_entropy(
+                sbo_inputs, embeddings, self.sbo.bias, targets["sbo_label"]
+            )
+        return losses
 
-    def _sbo_loss(
+    def _targets(
         self,
-        hidden: Tensor,
-        mlm_labels: Tensor,
-        sbo_left: Tensor,
-        sbo_right: Tensor,
-        sbo_pos: Tensor,
-        targets: Tensor,
-        embeddings: Tensor,
-    ) -> Tensor:
-        # targets [N]: flat indices into B*L
-        left, right = gather_boundaries(hidden, sbo_left, sbo_right, targets)  # [N, H] each
-        logits = self.sbo(left, right, sbo_pos.reshape(-1)[targets], embeddings)  # [N, V]
-        return mean_cross_entropy(logits, mlm_labels.reshape(-1)[targets])
-
-
-def mean_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy averaged over the rows, in float32; 0 (still tied to the graph) with no rows."""
-    if labels.numel() == 0:
-        return logits.float().sum() * 0.0
-    return F.cross_entropy(logits.float(), labels)
+        mlm_labels: Tensor | None,
+        sbo_left: Tensor | None,
+        sbo_right: Tensor | None,
+        sbo_pos: Tensor | None,
+    ) -> dict[str, Tensor]:
+        if mlm_labels is None:
+            raise SpanevalError("the model needs mlm_labels (or the loader's targets) in every batch")
+        if self.sbo is None:
+            return gather_targets(mlm_labels, None, None, None, 0)
+        if sbo_left is None or sbo_right is None or sbo_pos is None:
+            raise SpanevalError("the SBO objective needs sbo_left, sbo_right and sbo_pos in every batch")
+        return gather_targets(mlm_labels, sbo_left, sbo_right, sbo_pos, self.sbo.max_targets)
 
 
 def load_for_continued_pretraining(

@@ -43,6 +43,11 @@ class PretrainConfig:
         0.2, "span masking: p of the geometric span-length distribution", above=0, max=1
     )
     max_span_words: int = option(10, "span masking: longest span in words", min=1)
+    pack_blocks: bool = option(
+        True,
+        "pack several document-bounded blocks into each row, each attending only to itself "
+        "(single-sequence objectives; bert-nsp rows stay one pair each)",
+    )
     replacement: Literal["span", "token"] = option(
         "span", "80/10/10 decision once per span (paper) or per token (released code's default option)"
     )

@@ -49,15 +49,16 @@ from spaneval.pretrain.loader import BatchLoader, build_shards_once, load_pretra
 from spaneval.pretrain.model import save_pretrained
 from spaneval.pretrain.objectives import Objective, get_objective
 from spaneval.pretrain.presets import PretrainConfig, resolve_config, weight_decay_value
+from spaneval.pretrain.step_stats import LOSS_NAMES, StepRecord, StepStats
 from spaneval.progress import progress_bar
 from spaneval.training_core import autocast, autocast_dtype, log, wrap_for_training
 
-LOSS_NAMES = ("loss", "mlm_loss", "sbo_loss", "nsp_loss")
 LOG_TAG = "spaneval pretrain"  # tells these lines from fine-tuning's in one log (the quickstart runs both)
 
 
 class TrainingDivergedError(SpanevalError):
-    """The loss or the gradient became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the gradient became NaN or infinite (found at the next log point or checkpoint);
+    the last good checkpoint is kept."""
 
 
 def pretrain(
@@ -189,7 +190,9 @@ def _build_trainer(
     elif resume:
         log(dist, f"--resume: no checkpoint in {ckpt_dir} yet, starting at step 0", LOG_TAG)
     if cfg.compile and device.type == "cuda":
-        model.bert.compile()  # in place: state-dict keys stay unchanged
+        # The whole model, heads and losses included, as one graph (fixed target slots keep its
+        # shapes static); in place, so state-dict keys stay unchanged.
+        model.compile()
     train_model = wrap_for_training(model, dist)
     accum = components.grad_accum_steps(cfg, dist.world_size)
     amp_dtype = autocast_dtype(cfg.precision, device)
@@ -206,27 +209,33 @@ def _train_loop(
     dist: DistInfo,
     started: float,
 ) -> None:
-    """Optimizer steps up to cfg.max_steps, logged every step and checkpointed every
-    checkpoint_every_steps; the wall time since `started` goes into state.wall_s."""
+    """Optimizer steps up to cfg.max_steps, read back and logged every log_every_steps and
+    checkpointed every checkpoint_every_steps; the wall time since `started` goes into state.wall_s.
+
+    No step waits for the host: losses stay on the device until the next log point or checkpoint,
+    where the whole window is read in one copy and checked for divergence.
+    """
     progress = progress_bar(cfg.max_steps, state.step, desc="pretraining", enabled=dist.is_main)
-    window_tokens, window_start = 0, time.perf_counter()
+    losses = tuple(name for name in LOSS_NAMES if _has_loss(obj, name))
+    window = StepStats(losses, trainer.accum * dist.world_size)
+    window_start = time.perf_counter()
     while state.step < cfg.max_steps:
-        step_losses, step_tokens, grad_norm = _optimizer_step(trainer, state, obj, cfg, ckpt_dir, dist)
+        row = _optimizer_step(trainer, state, cfg, dist)
         state.step += 1
-        state.tokens_seen += step_tokens
-        state.last_losses = step_losses
-        window_tokens += step_tokens
-        lr = trainer.scheduler.get_last_lr()[0]
-        metrics.step_row(state.step, step_losses, lr, grad_norm, state.tokens_seen)
-        if state.step % cfg.log_every_steps == 0 or state.step == cfg.max_steps:
-            tokens_per_s = window_tokens / max(time.perf_counter() - window_start, 1e-9)
-            metrics.scalars(state.step, step_losses, lr, tokens_per_s)
-            progress.set_postfix(
-                loss=f"{step_losses['loss']:.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False
-            )
-            window_tokens, window_start = 0, time.perf_counter()
+        window.add(state.step, trainer.scheduler.get_last_lr()[0], row)
         progress.update(1)
-        if state.step % cfg.checkpoint_every_steps == 0 or state.step == cfg.max_steps:
+        log_now = state.step % cfg.log_every_steps == 0 or state.step == cfg.max_steps
+        checkpoint_now = state.step % cfg.checkpoint_every_steps == 0 or state.step == cfg.max_steps
+        if not (log_now or checkpoint_now):
+            continue
+        records = _read_back(window, state, metrics, cfg, ckpt_dir)
+        if log_now:
+            tokens_per_s = sum(r.tokens for r in records) / max(time.perf_counter() - window_start, 1e-9)
+            metrics.scalars(state.step, records[-1].losses, records[-1].lr, tokens_per_s)
+            loss = records[-1].losses["loss"]
+            progress.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            window_start = time.perf_counter()
+        if checkpoint_now:
             state.wall_s += time.perf_counter() - started
             started = time.perf_counter()
             save_checkpoint(
@@ -245,44 +254,54 @@ def _train_loop(
     state.wall_s += time.perf_counter() - started
 
 
-def _optimizer_step(
-    trainer: Trainer, state: RunState, obj: Objective, cfg: PretrainConfig, ckpt_dir: Path, dist: DistInfo
-) -> tuple[dict[str, float], int, float]:
-    """One optimizer step: (mean losses, tokens, gradient norm) over all processes' micro-batches.
+def _read_back(
+    window: StepStats, state: RunState, metrics: MetricsLog, cfg: PretrainConfig, ckpt_dir: Path
+) -> list[StepRecord]:
+    """Read the pending steps from the device, raise on the first diverged one, else log them."""
+    records = window.read()
+    for record in records:
+        problem = record.problem()
+        if problem:
+            raise _diverged(record.step, problem, state.step, cfg.log_every_steps, ckpt_dir)
+        metrics.step_row(
+            record.step, record.losses, record.lr, record.grad_norm, state.tokens_seen + record.tokens
+        )
+        state.tokens_seen += record.tokens
+        state.last_losses = record.losses
+    return records
 
-    A NaN or infinite loss or gradient raises before the step is applied.
+
+def _optimizer_step(trainer: Trainer, state: RunState, cfg: PretrainConfig, dist: DistInfo) -> torch.Tensor:
+    """One optimizer step over all processes' micro-batches, without waiting for the device.
+
+    Returns the step's statistics row [ROW_WIDTH] on the device: summed losses, tokens, gradient
+    norm. A non-finite loss or gradient is found when the row is read back (`_read_back`).
     """
     local = _accumulate_gradients(trainer, state, dist)
     grad_norm = _clip(trainer.model, cfg.max_grad_norm)  # the DDP gradients are already averaged
-    stats = torch.cat([_all_reduce_sum(local, dist), grad_norm.reshape(1).float()]).double().cpu()
-    step_losses = _mean_losses(stats, trainer.accum * dist.world_size, obj)
-    step_tokens, grad_norm = int(stats[len(LOSS_NAMES)]), float(stats[-1])
-    if not math.isfinite(step_losses["loss"]):
-        raise _diverged(state.step + 1, f"loss {step_losses['loss']}", ckpt_dir)
-    if not math.isfinite(grad_norm):
-        raise _diverged(state.step + 1, f"gradient norm {grad_norm}", ckpt_dir)
+    row = torch.cat([_all_reduce_sum(local, dist), grad_norm.reshape(1).float()])
     trainer.optimizer.step()
     trainer.scheduler.step()
     trainer.optimizer.zero_grad(set_to_none=True)
-    return step_losses, step_tokens, grad_norm
+    return row
 
 
 def _accumulate_gradients(trainer: Trainer, state: RunState, dist: DistInfo) -> torch.Tensor:
     """Forward and backward over `trainer.accum` micro-batches; returns this rank's summed losses
-    and tokens, [len(LOSS_NAMES) + 1], on the device. Each batch extends state.data_digest."""
-    # Losses are summed on the device and read once per step (one host sync), and the loader
-    # masks the next micro-batch on the CPU while the GPU works on this one.
-    device, accum, train_model = dist.device, trainer.accum, trainer.train_model
-    local = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float32, device=device)  # losses, tokens
+    and tokens, [len(LOSS_NAMES) + 1], on the device. Each batch extends the data digest."""
+    # The loader masks the next micro-batch on the CPU (and starts its copy) while the device
+    # works on this one.
+    accum, train_model = trainer.accum, trainer.train_model
+    local = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float32, device=dist.device)  # losses, tokens
     for micro in range(accum):
         batch = trainer.loader.take()
         state.data_digest = hashlib.sha256(state.data_digest.encode() + batch.digest).hexdigest()
         sync = train_model.no_sync() if dist.world_size > 1 and micro < accum - 1 else _null()
-        with sync, autocast(device, trainer.amp_dtype):
+        with sync, autocast(dist.device, trainer.amp_dtype):
             losses = train_model(**batch.inputs)
         (losses["loss"] / accum).backward()
         trainer.loader.refill()
-        local += _loss_row(losses, batch.n_tokens, device)
+        local += _loss_row(losses, batch.tokens)
     return local
 
 
@@ -294,10 +313,12 @@ def resolve_init(init: str | None) -> ResolvedModel | None:
     return None if init is None else resolve_model(init)
 
 
-def _loss_row(losses: dict[str, torch.Tensor], n_tokens: int, device: torch.device) -> torch.Tensor:
-    zero = torch.zeros((), device=device)
+def _loss_row(losses: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+    """[len(LOSS_NAMES) + 1]: the micro-batch's losses (0 where the objective has none) and tokens,
+    all already on the device (no host-to-device copy per micro-batch)."""
+    zero = tokens.new_zeros(())
     values = [losses[name].detach().float() if name in losses else zero for name in LOSS_NAMES]
-    return torch.stack([*values, torch.tensor(float(n_tokens), device=device)])
+    return torch.stack([*values, tokens])
 
 
 def _all_reduce_sum(local: torch.Tensor, dist: DistInfo) -> torch.Tensor:
@@ -306,9 +327,8 @@ def _all_reduce_sum(local: torch.Tensor, dist: DistInfo) -> torch.Tensor:
     return local
 
 
-def _mean_losses(totals: torch.Tensor, n_micro: int, obj: Objective) -> dict[str, float]:
-    present = {"loss": True, "mlm_loss": True, "sbo_loss": obj.sbo, "nsp_loss": obj.nsp}
-    return {name: float(totals[i]) / n_micro for i, name in enumerate(LOSS_NAMES) if present[name]}
+def _has_loss(obj: Objective, name: str) -> bool:
+    return {"loss": True, "mlm_loss": True, "sbo_loss": obj.sbo, "nsp_loss": obj.nsp}[name]
 
 
 def _clip(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
@@ -316,14 +336,18 @@ def _clip(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
     return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else math.inf)
 
 
-def _diverged(step: int, what: str, ckpt_dir: Path) -> TrainingDivergedError:
+def _diverged(step: int, what: str, found_at: int, log_every: int, ckpt_dir: Path) -> TrainingDivergedError:
     kept = (
         f"the last good checkpoint is kept in {ckpt_dir}"
         if has_checkpoint(ckpt_dir)
         else "no checkpoint had been written yet"
     )
+    # Losses are read from the device only at log points and before checkpoints (no host sync
+    # per step), so the run stops there; a checkpoint is never written after a diverged step.
     return TrainingDivergedError(
-        f"training diverged at step {step}: {what}. The step was not applied and {kept}. "
+        f"training diverged at step {step}: {what} (found at step {found_at}: losses are read every "
+        f"log_every_steps={log_every} steps and before each checkpoint). Nothing after the last "
+        f"checkpoint was saved: {kept}. "
         "Lower learning_rate, raise warmup_steps, or use precision=fp32, then resume with --resume."
     )
 

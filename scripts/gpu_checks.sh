@@ -10,9 +10,11 @@
 # here, and carry [".gpu"]. Checks, in order of importance (each compares like with like; the
 # Hugging Face side runs in the same process, see each benchmark's "options"):
 #   pretrain_eager    ours vs BertForMaskedLM+SDPA+bf16, base preset, 512 tokens, no compile
+#                     (ours: packed rows, chunked vocabulary loss, no host sync per step; goal >= 2.0x)
 #   finetune_base     QA fine-tuning at base 384, ours vs Trainer-style group_by_length
 #   coref_infer       coreference inference at base size: documents/s, peak memory
-#   pretrain_compile  as pretrain_eager, torch.compile on both sides
+#   pretrain_compile  as pretrain_eager, torch.compile on both sides (ours: model + heads + losses
+#                     in one graph, fixed target slots; goal >= 1.4x)
 # Each check writes $OUT/NAME.json (its benchmark's JSON line, or {"status": "failed"|"skipped",
 # "reason": ...}); $OUT/gpu_checks.log holds every output; the last lines are a summary table.
 # A time guard gives each check at most what is left of GPU_CHECKS_BUDGET_S (default 540 s; 2400

@@ -57,7 +57,9 @@ def test_loader_yields_micro_batches_of_the_configured_shape(tmp_path):
     cfg = small_cfg(seq_len="32", micro_batch_size="2", batch_size="2")
     batch = components.build_loader(shards, tokenizer, get_objective("spanbert"), cfg, CPU).take()
     assert batch.inputs["input_ids"].shape == (2, 32)
-    assert "sbo_pos" in batch.inputs  # the objective's SBO inputs
+    assert {"sbo_left", "sbo_right", "sbo_label"} <= set(batch.inputs["targets"])  # SBO targets
+    bert = components.build_loader(shards, tokenizer, get_objective("bert-1seq"), cfg, CPU).take()
+    assert set(bert.inputs["targets"]) == {"mlm_index", "mlm_label"}
 
 
 def test_fresh_model_has_the_configured_shape_and_the_tokenizers_vocabulary():

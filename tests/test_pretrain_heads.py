@@ -11,10 +11,12 @@ from transformers import AutoModel, BertForMaskedLM, BertModel
 
 from spaneval.errors import ConfigError
 from spaneval.pretrain.components import build_model
-from spaneval.pretrain.heads import SpanBoundaryHead, gather_boundaries, sbo_targets
-from spaneval.pretrain.model import load_for_continued_pretraining, mean_cross_entropy, save_pretrained
+from spaneval.pretrain.heads import SpanBoundaryHead, sbo_targets
+from spaneval.pretrain.model import load_for_continued_pretraining, save_pretrained
 from spaneval.pretrain.objectives import OBJECTIVES, get_objective
 from spaneval.pretrain.presets import PRESETS, resolve_config, weight_decay_value
+from spaneval.pretrain.targets import gather_targets, target_slots
+from spaneval.pretrain.vocab_loss import linear_cross_entropy
 from spaneval.registry import UnknownNameError
 
 VOCAB, L = 120, 12
@@ -77,14 +79,26 @@ def test_sbo_targets_skip_ignored_and_beyond_max():
     assert sbo_targets(pos, max_targets=2).tolist() == [1, 2, 5]
 
 
-def test_gather_boundaries_picks_each_rows_own_boundary_tokens():
-    hidden = torch.arange(2 * 5 * 1, dtype=torch.float32).reshape(2, 5, 1)  # value = flat index
+def test_gather_targets_picks_each_rows_own_boundary_tokens():
+    labels = torch.full((2, 5), -100)
+    labels[0, 2], labels[1, 3] = 11, 12
     left = torch.tensor([[0, 0, 1, 0, 0], [0, 0, 0, 2, 0]])
     right = torch.tensor([[0, 0, 3, 0, 0], [0, 0, 0, 4, 0]])
-    targets = torch.tensor([2, 8])
-    got_left, got_right = gather_boundaries(hidden, left, right, targets)
-    assert got_left.squeeze(1).tolist() == [1.0, 7.0]
-    assert got_right.squeeze(1).tolist() == [3.0, 9.0]
+    pos = torch.where(labels != -100, 0, -100)
+    got = gather_targets(labels, left, right, pos, sbo_max_targets=15)
+    assert got["mlm_index"].tolist() == [2, 8] and got["mlm_label"].tolist() == [11, 12]
+    assert got["sbo_left"].tolist() == [1, 7] and got["sbo_right"].tolist() == [3, 9]  # flat, own row
+    padded = gather_targets(labels, left, right, pos, sbo_max_targets=15, slots=64)
+    assert {tuple(v.shape) for v in padded.values()} == {(64,)}
+    assert padded["mlm_label"][2:].eq(-100).all() and padded["sbo_label"][2:].eq(-100).all()
+    assert padded["mlm_index"][2:].eq(0).all() and padded["sbo_rel"][2:].eq(0).all()
+    many = torch.randint(0, 9, (2, 100))  # 200 targets > 64 slots: the next multiple of 64
+    assert len(gather_targets(many, None, None, None, 15, slots=64)["mlm_index"]) == 256
+
+
+def test_target_slots_leave_headroom_over_the_masked_share():
+    assert target_slots(32, 512, 0.15) == 2752  # 2,458 expected targets + 10%, a multiple of 64
+    assert target_slots(4, 64, 0.15) % 64 == 0
 
 
 def test_sbo_head_is_the_papers_two_layer_mlp_with_tied_output():
@@ -101,11 +115,49 @@ def test_sbo_head_is_the_papers_two_layer_mlp_with_tied_output():
     torch.testing.assert_close(head(left, right, rel, emb), expected)
 
 
-def test_mean_cross_entropy_without_rows_is_zero_and_differentiable():
-    logits = torch.zeros(0, 7, requires_grad=True)
-    loss = mean_cross_entropy(logits, torch.zeros(0, dtype=torch.long))
+def plain_linear_cross_entropy(x, w, b, labels):
+    """The unchunked path: every logit, a float32 copy, F.cross_entropy."""
+    return F.cross_entropy(F.linear(x, w, b).float(), labels)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 8, 64])
+def test_chunked_linear_cross_entropy_equals_the_plain_loss_and_gradients(chunk_rows):
+    torch.manual_seed(0)
+    x, w, b = torch.randn(37, 16), torch.randn(50, 16), torch.randn(50)
+    labels = torch.randint(0, 50, (37,))
+    labels[::5] = -100  # padding slots and ignored rows count for nothing
+    params = [t.requires_grad_() for t in (x, w, b)]
+    expected = plain_linear_cross_entropy(x, w, b, labels)
+    expected_grads = torch.autograd.grad(2.5 * expected, params)
+    got = linear_cross_entropy(x, w, b, labels, chunk_rows=chunk_rows)
+    torch.testing.assert_close(got, expected)
+    for grad, want in zip(torch.autograd.grad(2.5 * got, params), expected_grads, strict=True):
+        torch.testing.assert_close(grad, want)
+    with torch.no_grad():
+        torch.testing.assert_close(linear_cross_entropy(x, w, b, labels, chunk_rows), expected.detach())
+
+
+def test_chunked_linear_cross_entropy_under_bf16_autocast_matches_the_plain_path():
+    torch.manual_seed(0)
+    x, w, b = (torch.randn(*shape).requires_grad_() for shape in [(40, 16), (50, 16), (50,)])
+    labels = torch.randint(0, 50, (40,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = plain_linear_cross_entropy(x, w, b, labels)
+        got = linear_cross_entropy(x, w, b, labels, chunk_rows=16)
+    torch.testing.assert_close(got, expected)
+    for grad, want in zip(
+        torch.autograd.grad(got, (x, w, b)), torch.autograd.grad(expected, (x, w, b)), strict=True
+    ):
+        assert grad.dtype == want.dtype == torch.float32
+        # bf16 products; ours sums the chunks' weight gradients in float32, autograd in one bf16 product
+        torch.testing.assert_close(grad, want, rtol=0.02, atol=0.02 * want.abs().max().item())
+
+
+def test_linear_cross_entropy_without_targets_is_zero_and_differentiable():
+    x = torch.randn(4, 8, requires_grad=True)
+    loss = linear_cross_entropy(x, torch.randn(7, 8), torch.zeros(7), torch.full((4,), -100))
     loss.backward()
-    assert loss.item() == 0.0
+    assert loss.item() == 0.0 and x.grad.abs().sum() == 0
 
 
 # ----------------------------------------------------------------------------- model
@@ -123,6 +175,18 @@ def test_spanbert_loss_is_mlm_plus_sbo_over_masked_positions_only():
     logits = model.cls.predictions(hidden[masked], model.bert.embeddings.word_embeddings.weight)
     assert logits.shape == (6, VOCAB)
     torch.testing.assert_close(out["mlm_loss"], F.cross_entropy(logits, batch["mlm_labels"][masked]))
+
+
+def test_fixed_target_slots_give_the_same_losses_as_exact_targets():
+    model = make("spanbert")
+    batch = hand_batch()
+    slots = gather_targets(
+        batch["mlm_labels"], batch["sbo_left"], batch["sbo_right"], batch["sbo_pos"], 15, slots=64
+    )
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    exact, padded = model(**batch), model(**inputs, targets=slots)
+    for name in exact:
+        torch.testing.assert_close(padded[name], exact[name])
 
 
 def test_mlm_head_is_tied_to_input_embeddings():

@@ -110,7 +110,8 @@ def test_resumed_run_has_the_same_loss_curve_and_weights(tmp_path, corpus, fast,
     with pytest.raises(Killed):
         pretrain("spanbert", "tiny", str(corpus), str(killed), fast)
     monkeypatch.setattr(train_mod.BatchLoader, "take", real_take)
-    assert [r["step"] for r in losses(killed)] == [1, 2, 3, 4, 5]
+    # Rows reach metrics.jsonl at log points (every 2 steps here): step 5 was still on the device.
+    assert [r["step"] for r in losses(killed)] == [1, 2, 3, 4]
 
     pretrain("spanbert", "tiny", str(corpus), str(killed), fast, resume=True)
     assert losses(killed) == losses(straight)

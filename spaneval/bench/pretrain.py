@@ -4,15 +4,17 @@
     python -m spaneval bench pretrain --device cpu --preset tiny --steps 3 --warmup 1   # CPU smoke run
 
 Each timed step is what `pretrain.train` does: take the next micro-batch from the BlockStream
-(blocks cut from the corpus shards and masked on the CPU), move it to the device, forward with
-bf16 autocast + SDPA (MLM logits at masked positions only, SBO head), backward, clip, fused AdamW.
+(blocks cut from the corpus shards, packed into full rows unless pack_blocks=false, masked on the
+CPU), move it to the device, forward with bf16 autocast + SDPA (MLM and SBO losses at the targets
+only, chunked linear + cross-entropy), backward, clip, fused AdamW; losses stay on the device.
 
 The baseline runs in the same process on the same device: Hugging Face `BertForMaskedLM` (SDPA,
 the same shape, vocabulary, micro-batch, sequence length, precision, clipping, fused AdamW and
 warm-up) on full blocks of random tokens with 15% MLM labels, as ../shared/bench/hf_mlm_baseline.py
-runs it. `--compile` compiles both (ours: the encoder, as the training loop's `compile` option;
-Hugging Face: the whole model), so each ratio compares like with like; run once with and once
-without to report both ways. Rounds of `--steps` steps alternate which side runs first.
+runs it. `--compile` compiles both (ours: model + heads + losses with fixed target slots, as the training
+loop's `compile` option; Hugging Face: the whole model), so each ratio compares like with like;
+run once with and once without to report both ways. Rounds of `--steps` steps alternate which
+side runs first; each round is timed as a whole, with one wait for the device at its end.
 `--no-baseline` times ours alone. Prints one JSON line (and writes it to `--out`): median step
 time per side with its spread, tokens/s, the ratio, peak GPU memory, MFU and each side's options.
 
@@ -94,7 +96,7 @@ def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     from spaneval.pretrain.objectives import get_objective
     from spaneval.pretrain.presets import resolve_config
 
-    cfg = resolve_config(args.preset, parse_overrides(args.overrides))
+    cfg = resolve_config(args.preset, {**parse_overrides(args.overrides), "compile": str(args.compile)})
     obj = get_objective(args.objective)
     tokenizer = load_pretraining_tokenizer(None)
     shards = build_shards(args.corpus, tokenizer, components.shard_cache_dir(cfg))
@@ -102,7 +104,7 @@ def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     model = components.build_model(cfg, obj, len(tokenizer), tokenizer.pad_token_id).to(device).train()
     if args.compile:
-        model.bert.compile()
+        model.compile()  # as pretrain.train: model, heads and losses in one graph
     optimizer = components.build_optimizer(model, cfg)
     return {
         "cfg": cfg,
@@ -114,24 +116,28 @@ def _setup(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     }
 
 
-def _time_steps(parts: dict[str, Any], device: torch.device, n: int, bf16: bool) -> tuple[list[float], int]:
-    """Wall time of `n` full steps (data included, as in pretrain.train) and the tokens they processed."""
+def _time_steps(parts: dict[str, Any], device: torch.device, n: int, bf16: bool) -> tuple[float, int]:
+    """Seconds per step over `n` full steps (data included, as in pretrain.train) and their tokens.
+
+    As in the training loop, the losses stay on the device (summed there) and are read once, at
+    the end, like a log point: no step waits for the host.
+    """
     model, optimizer, loader = parts["model"], parts["optimizer"], parts["loader"]
-    times, tokens = [], 0
+    tokens, total = 0, torch.zeros((), device=device)
+    start = time.perf_counter()
     for _ in range(n):
-        start = time.perf_counter()
         batch = loader.take()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch.inputs)["loss"]
         loss.backward()
-        loader.refill()  # the next batch is masked while the device computes
+        loader.refill()  # the next batch is masked (and copied) while the device computes
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        float(loss.detach())  # one host sync per step, as the training loop's loss check
-        times.append(time.perf_counter() - start)
+        total += loss.detach()
         tokens += batch.n_tokens
-    return times, tokens
+    float(total)  # the log point: waits for the device
+    return (time.perf_counter() - start) / max(n, 1), tokens
 
 
 def _data_ms(stream: Any, n: int = 10) -> float:
@@ -184,20 +190,46 @@ def _hf_side(cfg: Any, vocab: int, device: torch.device, bf16: bool, compile_: b
         optimizer.zero_grad(set_to_none=True)
 
     def round_(n: int) -> float:
-        times = []
+        # Timed like ours: n steps queued back to back, one wait for the device at the end.
+        start = time.perf_counter()
         for _ in range(n):
-            start = time.perf_counter()
             step()
-            _sync(device)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - start) / max(n, 1)
 
     return round_
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _options(args: argparse.Namespace, cfg: Any, parts: dict[str, Any]) -> dict[str, Any]:
+    """What each side had: the shared settings, then ours and Hugging Face's own."""
+    packed = parts["stream"].packed is not None
+    ours = (
+        "pretrain.train step with the real BlockStream: "
+        + ("packed rows, block-diagonal attention from segment ids" if packed else "one block per row")
+        + f", {parts['obj'].name} masking and heads, chunked linear + cross-entropy at the targets"
+        + (f", {parts['loader'].slots} fixed target slots" if parts["loader"].slots else ", exact targets")
+        + (", whole model + heads + losses compiled" if args.compile else "")
+        + ", losses summed on the device, read once per round"
+    )
+    hf = (
+        "BertForMaskedLM on full random blocks, 15% labels, full-vocabulary logits for every token"
+        + (", torch.compile(model)" if args.compile else "")
+        + ", one wait for the device per round"
+    )
+    return {
+        "both": "same device, shape, vocabulary, micro-batch, seq_len, precision, SDPA, clip 1.0, "
+        f"fused AdamW, {args.warmup} warm-up steps, torch.compile "
+        + ("on both" if args.compile else "on neither"),
+        "ours": ours,
+        "hf": None if args.no_baseline else hf,
+        "ours_config": {
+            "pack_blocks": packed,
+            "target_slots": parts["loader"].slots,
+            "compile": args.compile,
+            "objective": parts["obj"].name,
+        },
+    }
 
 
 def _run(args: argparse.Namespace, device: torch.device) -> dict:
@@ -211,9 +243,9 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
     tokens: list[int] = []
 
     def ours_round() -> float:
-        times, n_tokens = _time_steps(parts, device, args.steps, bf16)
+        step_s, n_tokens = _time_steps(parts, device, args.steps, bf16)
         tokens.append(n_tokens)
-        return statistics.median(times)
+        return step_s
 
     sides: dict[str, Callable[[], float]] = {"ours": ours_round}
     if not args.no_baseline:
@@ -255,13 +287,7 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         "flops_formula": FLOPS_FORMULA,
         "params_m": round(sum(p.numel() for p in parts["model"].parameters()) / 1e6, 1),
         "torch": torch.__version__,
-        "options": {
-            "both": "same device, shape, vocabulary, micro-batch, seq_len, precision, SDPA, clip 1.0, "
-            f"fused AdamW, {args.warmup} warm-up steps, torch.compile "
-            + ("on both" if args.compile else "on neither"),
-            "ours": "pretrain.train step with the real BlockStream (masking, loader, MLM at targets, SBO)",
-            "hf": None if args.no_baseline else "BertForMaskedLM on full random blocks, 15% labels",
-        },
+        "options": _options(args, cfg, parts),
     }
     line = json.dumps(result)
     print(line, flush=True)
