@@ -193,12 +193,12 @@ class BlockStream:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved position; the stream must be built the same way as the saved one."""
-        mismatched = {k: (state.get(k), v) for k, v in self._identity().items() if state.get(k) != v}
+        saved = {"pack": False, **state}  # positions saved before packing existed were unpacked
+        mismatched = {k: (saved.get(k), v) for k, v in self._identity().items() if saved.get(k) != v}
         if mismatched:
-            details = "; ".join(
-                f"{k}: saved {saved!r}, now {now!r}" for k, (saved, now) in mismatched.items()
-            )
-            raise SpanevalError(f"cannot resume the data stream, it was built differently: {details}")
+            details = "; ".join(f"{k}: saved {was!r}, now {now!r}" for k, (was, now) in mismatched.items())
+            hint = f" (resume with pack_blocks={str(saved['pack']).lower()})" if "pack" in mismatched else ""
+            raise SpanevalError(f"cannot resume the data stream, it was built differently: {details}{hint}")
         if not 0 <= state["batch_in_epoch"] < self.batches_per_epoch:
             raise SpanevalError(
                 f"cannot resume the data stream: batch {state['batch_in_epoch']} out of range"

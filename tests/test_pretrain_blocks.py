@@ -151,6 +151,14 @@ def test_resuming_a_differently_built_stream_is_refused(shards, specials):
         stream(shards, specials, masking=MaskingConfig(scheme="subword")).load_state_dict(state)
 
 
+def test_a_position_saved_before_packing_existed_resumes_unpacked(shards, specials):
+    state = stream(shards, specials).state_dict()
+    del state["pack"]  # as checkpoints written before packing store it
+    stream(shards, specials).load_state_dict(state)
+    with pytest.raises(SpanevalError, match=r"pack: saved False, now True \(resume with pack_blocks=false\)"):
+        stream(shards, specials, pack=True).load_state_dict(state)
+
+
 def test_pair_batches_have_two_segments_and_half_random_next(shards, specials):
     s = stream(
         shards, specials, objective_kind="pair", batch_size=256, masking=MaskingConfig(scheme="subword")
