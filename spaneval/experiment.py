@@ -168,14 +168,12 @@ def record_matches(
 ) -> bool:
     """Whether a finished record is the cell's run (model, data, seed and resolved configuration)."""
     want = request_fields(exp, cell)
-    model = record.get("model") if isinstance(record.get("model"), dict) else {}
     data = record.get("data") if isinstance(record.get("data"), dict) else {}
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     eval_info = data.get("eval") if isinstance(data.get("eval"), dict) else {}
-    if record.get("task") != want["task"] or record.get("seed") != want["seed"]:
+    if record.get("seed") != want["seed"] or not _same_model_and_task(exp, cell, record):
         return False
-    model_ok = model.get("name") == want["model"] or _same_path(model.get("path"), want["model"])
-    if not model_ok or config.get("preset") != want["preset"]:
+    if config.get("preset") != want["preset"]:
         return False
     train_info = data.get("train") if isinstance(data.get("train"), dict) else {}
     if want["data"] is not None and not _same_data(data.get("source"), train_info, want["data"]):
@@ -348,7 +346,7 @@ def estimated_seconds(exp: Experiment, cell: Cell, runs: list[FoundRun]) -> tupl
         for r in runs
         if r.record is not None
         and isinstance(r.record.get("wall_s"), (int, float))
-        and any(record_matches(exp, c, r.record, r.request) for c in _other_seeds(exp, cell))
+        and any(record_matches(exp, c, r.record, r.request) for c in _every_seed(exp, cell))
     ]
     if same_cell:
         return statistics.mean(same_cell), "finished seeds"
@@ -362,7 +360,7 @@ def estimated_seconds(exp: Experiment, cell: Cell, runs: list[FoundRun]) -> tupl
     return None, "no finished run of this model and task yet"
 
 
-def _other_seeds(exp: Experiment, cell: Cell) -> list[Cell]:
+def _every_seed(exp: Experiment, cell: Cell) -> list[Cell]:
     return [Cell(cell.model, cell.task, seed) for seed in exp.seeds]
 
 

@@ -132,6 +132,17 @@ def test_only_filters_cells(tmp_path):
         cells_of(exp, ["bert"])
 
 
+def _finished_record(config: dict) -> dict:
+    """A record of the tiny/squad/1 cell with the cell's resolved configuration."""
+    return {
+        "task": "squad",
+        "seed": 1,
+        "model": {"name": "tiny", "path": "/x"},
+        "data": {"source": "bundled"},
+        "config": {"preset": None, "task": config["task"], "train": dict(config["train"])},
+    }
+
+
 def test_status_done_resume_todo(tmp_path):
     exp = load_experiment(_grid(tmp_path))
     cell = cells_of(exp, ["tiny/squad/1"])[0]
@@ -145,13 +156,7 @@ def test_status_done_resume_todo(tmp_path):
     assert cell_status(exp, other, found_runs(exp.output))[0] == "todo"
     # a finished record that differs from the cell in one setting is not the cell's run
     config = expected_config(cell)
-    record = {
-        "task": "squad",
-        "seed": 1,
-        "model": {"name": "tiny", "path": "/x"},
-        "data": {"source": "bundled"},
-        "config": {"preset": None, "task": config["task"], "train": dict(config["train"])},
-    }
+    record = _finished_record(config)
     finished = [FoundRun(run_dir, record, None)]
     assert cell_status(exp, cell, finished)[0] == "done"
     del record["config"]["train"]["eval_every_steps"]  # a key added after the run, left at its default
@@ -167,15 +172,9 @@ def test_cost_estimate_uses_finished_seeds_else_scales_a_run_of_the_same_model_a
     exp = load_experiment(_grid(tmp_path))
     cell, seed2 = cells_of(exp, ["tiny/squad/1"])[0], cells_of(exp, ["tiny/squad/2"])[0]
     config = expected_config(cell)
-    record = {
-        "task": "squad",
-        "seed": 1,
-        "model": {"name": "tiny", "path": "/x"},
-        "data": {"source": "bundled"},
-        "config": {"preset": None, "task": dict(config["task"]), "train": dict(config["train"])},
-        "training": {"train_wall_s": 100.0, "examples_seen": 16},  # 2 steps x batch 8
-        "wall_s": 130.0,
-    }
+    record = _finished_record(config)
+    record["config"]["task"] = dict(config["task"])
+    record |= {"training": {"train_wall_s": 100.0, "examples_seen": 16}, "wall_s": 130.0}  # 2 steps x 8
     runs = [FoundRun(tmp_path / "r1", record, None)]
     assert estimated_seconds(exp, seed2, runs) == (130.0, "finished seeds")
     # the same model and task with half the steps and twice the sequence length: training x 2 x 0.5
