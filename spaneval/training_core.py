@@ -50,8 +50,13 @@ def make_optimizer(param_groups: list[dict], betas: tuple[float, float], eps: fl
 def linear_warmup_decay(
     optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """BERT's schedule: the peak rate times (step + 1) / warmup_steps while warming up, then
-    linearly down to 0 at total_steps."""
+    """Linear warmup and decay: the peak rate times (step + 1) / warmup_steps while warming up, then
+    linearly down to 0 at total_steps.
+
+    The first step already learns (rate peak / warmup_steps). BERT's TF code and transformers'
+    `get_linear_schedule_with_warmup` use step / warmup_steps, so their first step has rate 0, and
+    the Trainer rounds warmup_ratio * steps up where `finetune` rounds it down: the same curve one
+    step earlier (`bench qa-parity` lists it among the two recipes' differences)."""
 
     # A plain function, not a callable object: LambdaLR then keeps none of it in its state dict,
     # so checkpoints hold only the step and the rates.
