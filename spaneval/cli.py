@@ -174,6 +174,12 @@ def _add_run(sub) -> None:
     p.add_argument("--keep-checkpoint", action="store_true", help="keep the resumable checkpoint afterwards")
     p.add_argument("--save-model", action="store_true", help="save the fine-tuned model in RUN_DIR/model")
     p.add_argument(
+        "--new-head",
+        action="store_true",
+        help="start a new QA head even when --model was saved with one (default: continue it, as "
+        "AutoModelForQuestionAnswering does)",
+    )
+    p.add_argument(
         "--lowercase",
         action="store_true",
         help="lowercase like the hub copy of the SpanBERT tokenizer (default: cased, as it was trained)",
@@ -264,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
             revision=args.revision,
             keep_checkpoint=args.keep_checkpoint,
             save_model=args.save_model,
+            new_head=args.new_head,
             command=args.command_line,
             lowercase=args.lowercase,
             name=args.name,

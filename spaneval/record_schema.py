@@ -50,6 +50,7 @@ class ModelInfo(_ModelRequired, total=False):
     display_name: str | None  # label for tables and the dashboard (None: `name`)
     card_name: str | None  # a local folder's model card heading (spaneval pretrain writes one)
     objective: str | None  # the pretraining objective of a folder written by spaneval pretrain
+    head: str  # where the task head started: "new", or "<transformers class> in the model folder"
 
 
 class ConfigInfo(TypedDict, total=False):

@@ -26,7 +26,7 @@ from spaneval.models import load_encoder, load_tokenizer, model_fingerprint, res
 from spaneval.registry import lookup
 from spaneval.rng import seed_everything
 from spaneval.run_writer import command_line, environment, new_run_dir, utc_now, write_record
-from spaneval.saved_model import save_task_model
+from spaneval.saved_model import save_task_model, start_head_from
 from spaneval.training_core import log
 from spaneval.userfiles import read_json
 
@@ -52,6 +52,9 @@ class RunRequest:
     revision: str | None = None
     keep_checkpoint: bool = False
     save_model: bool = False
+    new_head: bool = (
+        False  # a fresh task head even when --model holds one for this task (see start_head_from)
+    )
     lowercase: bool = False  # reproduce the hub SpanBERT tokenizer's lowercasing (default: cased, as trained)
     command: str = ""  # the command line as typed (recorded with the result)
     name: str | None = None  # a readable label for the leaderboard (`--name`); recorded as "name"
@@ -119,6 +122,8 @@ def _run(
     train_features = task.encode(train_split.examples, tokenizer, task_cfg, True)
     eval_features = task.encode(eval_split.examples, tokenizer, task_cfg, False)
     model = task.build_model(load_encoder(model_ref), tokenizer, task_cfg)
+    head_class = None if req.new_head else start_head_from(model, model_ref.path)
+    head = f"{head_class} in the model folder" if head_class else "new"
     run_dir = resume_dir or _shared_run_dir(req, dist)
     if dist.is_main and resume_dir is None:
         held.enter_context(output_lock(run_dir, "run"))  # a `--resume` of it must wait for this run
@@ -130,6 +135,11 @@ def _run(
         f"{req.task}: {len(train_split.examples)} train examples ({len(train_features)} features), "
         f"{len(eval_split.examples)} eval examples; run directory {run_dir}",
     )
+    if head_class:
+        log(
+            dist,
+            f"the task head starts from the {head_class} weights in {model_ref.path} (--new-head: a new one)",
+        )
 
     warn_if_few_steps(total_steps(train_cfg, len(train_features)), dist)
 
@@ -171,7 +181,7 @@ def _run(
             "train": _split_info(train_split),
             "eval": _split_info(eval_split),
         },
-        "model": {**model_ref.describe(), "tokenizer": tokenizer_settings(tokenizer)},
+        "model": {**model_ref.describe(), "tokenizer": tokenizer_settings(tokenizer), "head": head},
         "config": {"preset": req.preset, "task": to_dict(task_cfg), "train": to_dict(train_cfg)},
         "seed": req.seed,
         "metrics": scores.metrics,

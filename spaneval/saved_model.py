@@ -59,6 +59,49 @@ def hf_layout(model: Any) -> tuple[str, dict[str, str]] | None:
     return layout() if layout is not None else None
 
 
+def start_head_from(model: Any, model_dir: Path) -> str | None:
+    """Load `model`'s task head from `model_dir` when that folder was saved as the transformers class of
+    this head (a BertForQuestionAnswering fine-tuned elsewhere, or `run --save-model` output), as
+    `AutoModelForQuestionAnswering.from_pretrained` would keep it. Returns the class name, or None when
+    the folder holds a plain encoder (the head then starts new).
+
+    Only heads declared `label_free` qualify (span start/end scores mean the same in any checkpoint);
+    a classifier's rows depend on its label set, so relation heads always start new."""
+    layout = hf_layout(model)
+    if layout is None or not getattr(model, "label_free", False):
+        return None
+    architecture, prefixes = layout
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if architecture not in (config.get("architectures") or []):
+        return None
+    import transformers
+
+    hf_model, loading = getattr(transformers, architecture).from_pretrained(
+        model_dir, local_files_only=True, output_loading_info=True
+    )
+    head = {ours: theirs for ours, theirs in prefixes.items() if not ours.startswith("encoder.")}
+    absent = [k for k in loading.get("missing_keys", ()) if any(k.startswith(t) for t in head.values())]
+    if absent:
+        raise SpanevalError(
+            f"{model_dir}: config.json names {architecture} but the weights lack {sorted(absent)[:3]}; "
+            "fix the folder or pass --new-head to start a new head"
+        )
+    inverse = {theirs: ours for ours, theirs in head.items()}
+    theirs = {k: v for k, v in hf_model.state_dict().items() if any(k.startswith(t) for t in inverse)}
+    state = rename_keys(theirs, inverse)
+    expected = {k for k in model.state_dict() if not k.startswith("encoder.")}
+    if set(state) != expected:
+        raise SpanevalError(f"{model_dir}: {architecture} head weights {sorted(state)} != {sorted(expected)}")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shapes differ
+        raise SpanevalError(f"{model_dir}: its {architecture} head does not fit this task ({err})") from None
+    return architecture
+
+
 def save_task_model(out: Path, model: Any, tokenizer: Any, task: Any, task_cfg: Any, run_dir: Path) -> None:
     """Write `model` (a spaneval task model) into the empty directory `out`."""
     layout = hf_layout(model)

@@ -12,6 +12,8 @@ from torch import nn
 
 
 class SpanExtractionModel(nn.Module):
+    label_free = True  # start/end scores mean the same in any checkpoint: a saved head can be continued
+
     def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder

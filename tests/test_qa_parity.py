@@ -1,5 +1,6 @@
 """`bench qa-parity`: the Hugging Face reference pieces, the seed order, and one tiny end-to-end run."""
 
+import argparse
 import json
 
 import numpy as np
@@ -103,7 +104,7 @@ def test_seeds_alternate_which_pipeline_goes_first(monkeypatch):
     monkeypatch.setattr(qa_parity, "run_spaneval", fake("spaneval"))
     monkeypatch.setattr(qa_parity, "run_reference", fake("hf"))
     ctx = dict.fromkeys(("model", "model_path", "train", "eval", "args", "results", "train_rows", "settings"))
-    ctx["eval_rows"] = []
+    ctx["eval_rows"], ctx["args"] = [], argparse.Namespace(same_head=False)
     for i, seed in enumerate((1, 2, 3)):
         out = qa_parity._run_seed(i, seed, ctx)
         assert out["spaneval"]["position"] == (1 if i % 2 == 0 else 2)
@@ -155,6 +156,7 @@ def test_tiny_end_to_end_both_pipelines_answer_every_question(bundled, tmp_path,
         assert run["steps"] >= 3 and run["train_s"] > 0 and run["eval_s"] > 0
         assert 0 <= run["exact_match"] <= run["f1"] <= 100
         assert result[side]["f1"]["mean"] == pytest.approx(run["f1"], abs=1e-3)
+        assert run["head"] == "BertForQuestionAnswering in the model folder"  # the seed's shared start
     assert result["options"]["hf"]["doc_stride"] == result["options"]["spaneval"]["doc_stride"] == 64
     em = result["spaneval"]["exact_match"]["mean"] - result["hf"]["exact_match"]["mean"]
     assert result["difference"]["exact_match"]["mean"] == pytest.approx(em, abs=1e-3)

@@ -161,3 +161,53 @@ def test_predict_refuses_a_model_of_another_task(tmp_path, bundled, capsys):
     out = _save(tmp_path, task, cfg, tokenizer, model)
     assert main(["predict", "semeval2010", "--model", str(out), "--data", "bundled"]) == 2
     assert "is a squad model" in capsys.readouterr().err
+
+
+def test_a_saved_qa_head_is_continued_and_other_heads_start_new(bundled, tmp_path):
+    """`run squad --model FOLDER` with a BertForQuestionAnswering folder starts from its qa_outputs (as
+    AutoModelForQuestionAnswering would); a plain encoder or a classifier (label-dependent rows) does not."""
+    from spaneval.saved_model import start_head_from
+
+    task, cfg, tokenizer, model, _ = _task_model("squad", bundled, max_seq_len=128)
+    out = _save(tmp_path, task, cfg, tokenizer, model)
+    fresh = task.build_model(_encoder(), tokenizer, cfg)
+    assert not torch.equal(fresh.qa_outputs.weight, model.qa_outputs.weight)
+    assert start_head_from(fresh, out) == "BertForQuestionAnswering"
+    torch.testing.assert_close(fresh.qa_outputs.weight, model.qa_outputs.weight, rtol=0, atol=0)
+    torch.testing.assert_close(fresh.qa_outputs.bias, model.qa_outputs.bias, rtol=0, atol=0)
+
+    encoder_only = tmp_path / "encoder"
+    _encoder().save_pretrained(encoder_only)
+    assert start_head_from(task.build_model(_encoder(), tokenizer, cfg), encoder_only) is None
+
+    rel_task, rel_cfg, rel_tok, rel_model, _ = _task_model(
+        "semeval2010", bundled, classifier="cls", max_seq_len=64
+    )
+    rel_out = _save(tmp_path / "rel", rel_task, rel_cfg, rel_tok, rel_model)
+    assert start_head_from(rel_task.build_model(_encoder(), rel_tok, rel_cfg), rel_out) is None
+
+
+def test_a_qa_folder_whose_weights_lack_the_head_is_an_error(bundled, tmp_path):
+    from spaneval.saved_model import start_head_from
+
+    task, cfg, tokenizer, model, _ = _task_model("squad", bundled, max_seq_len=128)
+    out = tmp_path / "claims-qa"
+    model.encoder.save_pretrained(out)  # encoder weights only ...
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "architectures": ["BertForQuestionAnswering"]}))
+    with pytest.raises(SpanevalError, match="--new-head"):  # ... but config.json claims a QA head
+        start_head_from(task.build_model(_encoder(), tokenizer, cfg), out)
+
+
+def test_run_records_where_the_head_started(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    first = ["run", "squad", "--model", "tiny", "--output", str(tmp_path / "a"), "--save-model", *QUICK_SQUAD]
+    assert main(first) == 0
+    (record_path,) = (tmp_path / "a").rglob("record.json")
+    assert json.loads(record_path.read_text())["model"]["head"] == "new"
+    saved = str(record_path.parent / "model")
+    for flag, expected in (([], "BertForQuestionAnswering in the model folder"), (["--new-head"], "new")):
+        out = tmp_path / ("b" + "".join(flag))
+        assert main(["run", "squad", "--model", saved, "--output", str(out), *flag, *QUICK_SQUAD]) == 0
+        (again,) = out.rglob("record.json")
+        assert json.loads(again.read_text())["model"]["head"] == expected

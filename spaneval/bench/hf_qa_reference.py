@@ -238,7 +238,10 @@ def run_reference(
     t0 = time.perf_counter()
     set_seed(seed)  # run_qa.py seeds before building the model: the new qa_outputs layer's init
     tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
-    model = BertForQuestionAnswering.from_pretrained(model_path, local_files_only=True)
+    model, loading = BertForQuestionAnswering.from_pretrained(
+        model_path, local_files_only=True, output_loading_info=True
+    )
+    new_head = any(k.startswith("qa_outputs.") for k in loading["missing_keys"])
     train_features = prepare_train_features(train_rows, tokenizer, settings)
     eval_inputs, row_of, offsets = prepare_validation_features(eval_rows, tokenizer, settings)
     with tempfile.TemporaryDirectory(prefix="spaneval-hf-qa-") as out:
@@ -273,4 +276,5 @@ def run_reference(
         "optim": str(trainer.args.optim),
         "attn_implementation": model.config._attn_implementation,
         "tokenizer": tokenizer_settings(tokenizer),
+        "head": "new" if new_head else "BertForQuestionAnswering in the model folder",
     }

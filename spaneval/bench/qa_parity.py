@@ -7,6 +7,10 @@ runner `run squad` uses, and (b) run_qa.py's way (`bench/hf_qa_reference.py`: Tr
 BertForQuestionAnswering). Both sets of predictions are scored with the same official SQuAD v1.1
 logic (spaneval.metrics.squad). The pipelines alternate which goes first (spaneval first for the
 first seed, Hugging Face first for the second, ...) so that a machine getting busier favours neither.
+Both start from the same model per seed: the encoder plus the QA head run_qa.py draws for that seed
+(saved once, loaded by both; `--independent-heads` lets each draw its own). Their training loops take
+identical steps given the same windows, order and schedule (tests/test_qa_parity.py), so what differs
+between the two is listed under "options" and the seed's randomness (dropout, batch order).
 Prints one JSON line: EM/F1 per seed, mean and std, train and eval wall seconds, the options each side
 had, model, data fingerprints, machine, library versions and the EM/F1 differences (spaneval - HF).
 
@@ -73,6 +77,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         dest="group_by_length",
         action="store_false",
         help="random batches on both sides (default: both group windows by length, as `run squad` does)",
+    )
+    p.add_argument(
+        "--independent-heads",
+        dest="same_head",
+        action="store_false",
+        help="each pipeline draws its own QA head (default: both start from the head run_qa.py draws "
+        "for the seed, so the seed's head init, the largest source of seed-to-seed spread in short runs, "
+        "is shared by the pair)",
     )
     p.add_argument(
         "--seeds", default="1,2,3", help="comma-separated seeds, one run of each pipeline per seed"
@@ -166,6 +178,7 @@ def run_spaneval(model: str, train: Path, eval_file: Path, args, seed: int, resu
         "steps": training["steps"],
         "mean_train_loss": statistics.fmean(training["losses"]),
         "tokenizer": record["model"]["tokenizer"],
+        "head": record["model"]["head"],
     }
 
 
@@ -192,7 +205,13 @@ def _options(args: argparse.Namespace, settings: ReferenceSettings) -> dict[str,
     from spaneval.tasks.qa import SQUAD
 
     configs = build_configs(SQUAD, None, {k: str(v) for k, v in spaneval_overrides(args).items()})
+    head = (
+        "both start from the head run_qa.py draws for the seed (set_seed, BertForQuestionAnswering)"
+        if args.same_head
+        else "each pipeline draws its own (spaneval: seeded torch RNG; HF: set_seed before from_pretrained)"
+    )
     return {
+        "qa_head_init": head,
         "spaneval": {
             **to_dict(configs["task"]),
             **to_dict(configs["train"]),
@@ -225,14 +244,28 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def start_folder(model_path: Path, seed: int, out: Path) -> Path:
+    """The model as run_qa.py builds it for `seed` (set_seed, then BertForQuestionAnswering with a new
+    qa_outputs head), saved with its tokenizer: a starting point both pipelines can load."""
+    from transformers import AutoTokenizer, BertForQuestionAnswering, set_seed
+
+    set_seed(seed)
+    BertForQuestionAnswering.from_pretrained(model_path, local_files_only=True).save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_path, local_files_only=True).save_pretrained(out)
+    return out
+
+
 def _run_seed(i: int, seed: int, ctx: dict[str, Any]) -> dict[str, dict[str, Any]]:
     order = ("spaneval", "hf") if i % 2 == 0 else ("hf", "spaneval")
+    model, model_path = ctx["model"], ctx["model_path"]
+    if ctx["args"].same_head:
+        model = model_path = str(start_folder(model_path, seed, ctx["results"].parent / f"start-seed{seed}"))
     out = {}
     for side in order:
         if side == "spaneval":
-            raw = run_spaneval(ctx["model"], ctx["train"], ctx["eval"], ctx["args"], seed, ctx["results"])
+            raw = run_spaneval(model, ctx["train"], ctx["eval"], ctx["args"], seed, ctx["results"])
         else:
-            raw = run_reference(ctx["model_path"], ctx["train_rows"], ctx["eval_rows"], ctx["settings"], seed)
+            raw = run_reference(model_path, ctx["train_rows"], ctx["eval_rows"], ctx["settings"], seed)
         predictions = raw.pop("predictions")
         out[side] = {
             "seed": seed,
