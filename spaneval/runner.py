@@ -52,9 +52,7 @@ class RunRequest:
     revision: str | None = None
     keep_checkpoint: bool = False
     save_model: bool = False
-    new_head: bool = (
-        False  # a fresh task head even when --model holds one for this task (see start_head_from)
-    )
+    new_head: bool = False  # a new task head even if --model holds one (start_head_from)
     lowercase: bool = False  # reproduce the hub SpanBERT tokenizer's lowercasing (default: cased, as trained)
     command: str = ""  # the command line as typed (recorded with the result)
     name: str | None = None  # a readable label for the leaderboard (`--name`); recorded as "name"
